@@ -1,0 +1,157 @@
+#pragma once
+/// The device layer. One Backend per DeviceType, registered in one place (registry.cpp).
+///
+/// Contract (see docs/architecture.md, "Adding a backend"):
+///  * The op layer does shape inference, type promotion, broadcasting and allocation; a
+///    kernel entry point receives fully-formed tensors and writes into the outputs it is given.
+///  * Unless a comment says otherwise, inputs may be arbitrary strided views (broadcast inputs
+///    arrive expanded to the output's shape with stride 0) and outputs are contiguous.
+///  * Inputs and outputs of one call share a dtype except where noted (comparisons write Bool,
+///    index tensors are Int64, `copy` converts).
+///  * Calls may be asynchronous with respect to the host (a device backend enqueues them on its
+///    current stream); `synchronize` waits. Host reads go through `copy_bytes` to the CPU.
+///  * An entry point a backend does not override raises a ts::Error naming the op and device.
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "tessera/device.h"
+#include "tessera/tensor.h"
+
+namespace ts {
+
+enum class UnaryOp : uint8_t {
+  Neg, Abs, Sign, Exp, Log, Sqrt, Rsqrt, Reciprocal, Square, Sin, Cos,
+  Tanh, Sigmoid, Relu, GeluTanh, GeluErf, Silu,
+  PowScalar,  ///< x ** p.a
+  Clamp,      ///< clamp(x, p.a, p.b); p.has_a / p.has_b say which bounds are present
+  LogicalNot, ///< writes Bool
+};
+
+struct UnaryParams {
+  double a = 0, b = 0;
+  bool has_a = false, has_b = false;
+};
+
+enum class BinaryOp : uint8_t {
+  Add, Sub, Mul, Div, Pow, Maximum, Minimum,
+  Eq, Ne, Lt, Le, Gt, Ge,  ///< write Bool
+  LogicalAnd, LogicalOr,   ///< write Bool
+};
+
+enum class ReduceOp : uint8_t { Sum, Mean, Max, Min, Prod };
+
+struct Conv2dParams {
+  int64_t stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0, dilation_h = 1, dilation_w = 1, groups = 1;
+};
+
+struct Pool2dParams {
+  int64_t kernel_h = 1, kernel_w = 1, stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0;
+  int64_t dilation_h = 1, dilation_w = 1;  ///< max pooling only
+  bool count_include_pad = true;           ///< avg pooling only
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual DeviceType type() const = 0;
+  virtual const char* name() const = 0;
+  /// Number of devices of this type usable now (0 = not available, e.g. no GPU or driver).
+  virtual int device_count() const = 0;
+
+  // ---- memory and transfers ------------------------------------------------------------
+  virtual void* allocate(size_t nbytes, int device_index) = 0;
+  virtual void deallocate(void* ptr, size_t nbytes, int device_index) = 0;
+  /// Copies raw bytes where at least one side is on this backend's device type.
+  virtual void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device, size_t nbytes) = 0;
+  /// Waits for all queued work on `device_index`.
+  virtual void synchronize(int device_index) = 0;
+
+  // ---- elementwise -----------------------------------------------------------------------
+  /// dst[i] = cast(src[i]); same shape, any strides and dtypes, dst may be non-contiguous.
+  virtual void copy(const Tensor& src, const Tensor& dst);
+  /// Sets every element of `out` (any strides) to `value`.
+  virtual void fill(const Tensor& out, double value);
+  virtual void unary(UnaryOp op, const UnaryParams& p, const Tensor& x, const Tensor& out);
+  /// grad_in = grad_out * d op(x)/dx, where `result` = op(x) (kernels may use either).
+  virtual void unary_backward(UnaryOp op, const UnaryParams& p, const Tensor& grad_out, const Tensor& x,
+                              const Tensor& result, const Tensor& grad_in);
+  virtual void binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out);
+  /// out = cond ? a : b; cond is Bool.
+  virtual void where(const Tensor& cond, const Tensor& a, const Tensor& b, const Tensor& out);
+
+  // ---- random (counter-based: element i of a call draws from Philox(seed, offset + i)) -------
+  virtual void fill_uniform(const Tensor& out, double low, double high, uint64_t seed, uint64_t offset);
+  virtual void fill_normal(const Tensor& out, double mean, double std, uint64_t seed, uint64_t offset);
+
+  // ---- reductions ------------------------------------------------------------------------
+  /// Reduces `dims` (sorted, unique) of x into out, whose shape is x's with those dims set to 1.
+  virtual void reduce(ReduceOp op, const Tensor& x, const std::vector<int64_t>& dims, const Tensor& out);
+  /// Max/Min along one dim: values (x's dtype) and indices (Int64), keepdim shapes.
+  virtual void arg_reduce(ReduceOp op, const Tensor& x, int64_t dim, const Tensor& values, const Tensor& indices);
+
+  // ---- linear algebra --------------------------------------------------------------------
+  /// out[b] = a[b] @ b[b]; a (B, M, K), b (B, K, N), out (B, M, N) contiguous; float dtypes.
+  virtual void matmul(const Tensor& a, const Tensor& b, const Tensor& out);
+
+  // ---- NN primitives (x contiguous unless noted) -------------------------------------------
+  /// Softmax (or log-softmax) over `dim` of a contiguous x.
+  virtual void softmax(const Tensor& x, int64_t dim, bool log, const Tensor& out);
+  /// grad_in from grad_out and the forward result y.
+  virtual void softmax_backward(const Tensor& grad_out, const Tensor& y, int64_t dim, bool log,
+                                const Tensor& grad_in);
+  /// x (N, C, H, W), w (O, C/groups, kH, kW), bias (O) or undefined, out (N, O, Ho, Wo).
+  virtual void conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p,
+                      const Tensor& out);
+  /// Any of grad_x / grad_w / grad_bias may be undefined (not needed).
+  virtual void conv2d_backward(const Tensor& grad_out, const Tensor& x, const Tensor& w, const Conv2dParams& p,
+                               const Tensor& grad_x, const Tensor& grad_w, const Tensor& grad_bias);
+  /// x (N, C, H, W); indices (Int64) hold the flat h*W+w argmax within each input plane.
+  virtual void max_pool2d(const Tensor& x, const Pool2dParams& p, const Tensor& out, const Tensor& indices);
+  virtual void max_pool2d_backward(const Tensor& grad_out, const Tensor& indices, const Tensor& grad_in);
+  virtual void avg_pool2d(const Tensor& x, const Pool2dParams& p, const Tensor& out);
+  virtual void avg_pool2d_backward(const Tensor& grad_out, const Pool2dParams& p, const Tensor& grad_in);
+  /// PyTorch's adaptive windows: start = floor(i*H/Ho), end = ceil((i+1)*H/Ho).
+  virtual void adaptive_avg_pool2d(const Tensor& x, const Tensor& out);
+  virtual void adaptive_avg_pool2d_backward(const Tensor& grad_out, const Tensor& grad_in);
+  /// Normalizes the last `normalized_size` elements of each row of x (rows, normalized_size);
+  /// weight/bias (normalized_size) may be undefined. mean/rstd: (rows), float32 or x's dtype.
+  virtual void layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps, const Tensor& y,
+                          const Tensor& mean, const Tensor& rstd);
+  virtual void layer_norm_backward(const Tensor& grad_y, const Tensor& x, const Tensor& mean, const Tensor& rstd,
+                                   const Tensor& weight, const Tensor& grad_x, const Tensor& grad_weight,
+                                   const Tensor& grad_bias);
+  /// x (N, C, *). Training: uses batch statistics, writes save_mean/save_invstd (C) and, if
+  /// defined, updates running stats with `momentum` (unbiased variance). Eval: uses running stats.
+  virtual void batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
+                          const Tensor& running_var, bool training, double momentum, double eps, const Tensor& y,
+                          const Tensor& save_mean, const Tensor& save_invstd);
+  virtual void batch_norm_backward(const Tensor& grad_y, const Tensor& x, const Tensor& weight,
+                                   const Tensor& save_mean, const Tensor& save_invstd, bool training,
+                                   const Tensor& grad_x, const Tensor& grad_weight, const Tensor& grad_bias);
+
+  // ---- indexing (index tensors are Int64 and already range-checked by the op layer) ---------
+  /// out = x.index_select(dim, index); x contiguous.
+  virtual void index_select(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& out);
+  /// out.index_select(dim, index) += src (accumulating duplicates); out contiguous.
+  virtual void index_add(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src);
+  /// out[i][j][k] = x[i][index[i][j][k]][k] (for dim 1); index has out's shape.
+  virtual void gather(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& out);
+  /// out[i][index[i][j][k]][k] += src[i][j][k] (for dim 1); out contiguous.
+  virtual void scatter_add(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src);
+
+ protected:
+  [[noreturn]] void unsupported(const char* op) const;
+};
+
+/// The backend for a device type; throws ts::Error if none is registered or none usable.
+Backend& backend_for(DeviceType type);
+inline Backend& backend_for(const Device& d) { return backend_for(d.type); }
+inline Backend& backend_for(const Tensor& t) { return backend_for(t.device().type); }
+/// True when a backend is registered for `type` and has at least one device.
+bool is_available(DeviceType type);
+/// Every registered backend with at least one device (the conformance suite iterates these).
+std::vector<Backend*> available_backends();
+
+}  // namespace ts

@@ -1,0 +1,49 @@
+#pragma once
+/// Neural-network primitives (torch::nn::functional). All differentiable.
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "tessera/tensor.h"
+
+namespace ts {
+
+enum class Reduction { None, Mean, Sum };
+
+Tensor softmax(const Tensor& x, int64_t dim);
+Tensor log_softmax(const Tensor& x, int64_t dim);
+
+/// input (N, C) or (N, C, d1, ...) logits; target (N) or (N, d1, ...) Int64 class indices.
+/// `weight` (C) optional class weights; mean reduction divides by the summed weights of
+/// non-ignored targets (PyTorch). label_smoothing in [0, 1].
+Tensor cross_entropy(const Tensor& input, const Tensor& target, const Tensor& weight = Tensor(),
+                     Reduction reduction = Reduction::Mean, int64_t ignore_index = -100, double label_smoothing = 0.0);
+/// input holds log-probabilities with the same layout as cross_entropy's.
+Tensor nll_loss(const Tensor& input, const Tensor& target, const Tensor& weight = Tensor(),
+                Reduction reduction = Reduction::Mean, int64_t ignore_index = -100);
+Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean);
+
+/// x (N, C, H, W), weight (O, C/groups, kH, kW), bias (O) optional.
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(),
+              std::vector<int64_t> stride = {1, 1}, std::vector<int64_t> padding = {0, 0},
+              std::vector<int64_t> dilation = {1, 1}, int64_t groups = 1);
+/// stride empty = kernel_size (PyTorch default).
+Tensor max_pool2d(const Tensor& x, std::vector<int64_t> kernel_size, std::vector<int64_t> stride = {},
+                  std::vector<int64_t> padding = {0, 0}, std::vector<int64_t> dilation = {1, 1},
+                  bool ceil_mode = false);
+Tensor avg_pool2d(const Tensor& x, std::vector<int64_t> kernel_size, std::vector<int64_t> stride = {},
+                  std::vector<int64_t> padding = {0, 0}, bool ceil_mode = false, bool count_include_pad = true);
+Tensor adaptive_avg_pool2d(const Tensor& x, std::vector<int64_t> output_size);
+
+/// Zeroes elements with probability p and scales the rest by 1/(1-p) when training.
+Tensor dropout(const Tensor& x, double p = 0.5, bool training = true);
+/// weight (num_embeddings, dim); indices any shape of Int64 -> (*indices.shape, dim).
+Tensor embedding(const Tensor& indices, const Tensor& weight);
+Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight = Tensor(),
+                  const Tensor& bias = Tensor(), double eps = 1e-5);
+/// x (N, C, *). In training, running stats (if defined) are updated in place.
+Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
+                  const Tensor& weight = Tensor(), const Tensor& bias = Tensor(), bool training = false,
+                  double momentum = 0.1, double eps = 1e-5);
+
+}  // namespace ts

@@ -1,0 +1,57 @@
+#pragma once
+// The CPU backend: Eigen for GEMM, our own OpenMP loops for everything else. Each family of
+// kernels lives in its own cpu_*.cpp file; this header is the one list of what it overrides.
+#include "tessera/backend.h"
+
+namespace ts {
+
+class CpuBackend final : public Backend {
+ public:
+  DeviceType type() const override { return DeviceType::CPU; }
+  const char* name() const override { return "cpu"; }
+  int device_count() const override { return 1; }
+
+  // cpu_memory.cpp
+  void* allocate(size_t nbytes, int device_index) override;
+  void deallocate(void* ptr, size_t nbytes, int device_index) override;
+  void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device, size_t nbytes) override;
+  void synchronize(int) override {}
+
+  // cpu_elementwise.cpp
+  void copy(const Tensor& src, const Tensor& dst) override;
+  void fill(const Tensor& out, double value) override;
+  void unary(UnaryOp op, const UnaryParams& p, const Tensor& x, const Tensor& out) override;
+  void unary_backward(UnaryOp op, const UnaryParams& p, const Tensor& grad_out, const Tensor& x,
+                      const Tensor& result, const Tensor& grad_in) override;
+  void binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out) override;
+  void where(const Tensor& cond, const Tensor& a, const Tensor& b, const Tensor& out) override;
+
+  // cpu_random.cpp
+  void fill_uniform(const Tensor& out, double low, double high, uint64_t seed, uint64_t offset) override;
+  void fill_normal(const Tensor& out, double mean, double std, uint64_t seed, uint64_t offset) override;
+
+  // cpu_reduce.cpp
+  void reduce(ReduceOp op, const Tensor& x, const std::vector<int64_t>& dims, const Tensor& out) override;
+  void arg_reduce(ReduceOp op, const Tensor& x, int64_t dim, const Tensor& values, const Tensor& indices) override;
+
+  // cpu_matmul.cpp
+  void matmul(const Tensor& a, const Tensor& b, const Tensor& out) override;
+
+  // NN kernels and indexing kernels are added below, each family in its own cpu_*.cpp file.
+
+  // cpu_softmax.cpp
+  void softmax(const Tensor& x, int64_t dim, bool log, const Tensor& out) override;
+  void softmax_backward(const Tensor& grad_out, const Tensor& y, int64_t dim, bool log,
+                        const Tensor& grad_in) override;
+
+  // cpu_index.cpp
+  void index_select(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& out) override;
+  void index_add(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src) override;
+  void gather(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& out) override;
+  void scatter_add(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src) override;
+};
+
+/// The process-wide CPU backend instance.
+CpuBackend& cpu_backend();
+
+}  // namespace ts
