@@ -228,7 +228,7 @@ template <typename T> bool binary_compare(BinaryOp op, T a, T b) {
 bool is_comparison(BinaryOp op) { return op >= BinaryOp::Eq; }
 
 // Dispatches the arithmetic op once, so the inner loop is a fixed lambda the compiler vectorizes.
-template <typename T> void binary_arith_kernel(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out) {
+template <typename T> void binary_arith_typed(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out) {
   switch (op) {
     case BinaryOp::Add: return map2<T, T, T>(a, b, out, [](T x, T y) { return static_cast<T>(x + y); });
     case BinaryOp::Sub: return map2<T, T, T>(a, b, out, [](T x, T y) { return static_cast<T>(x - y); });
@@ -247,6 +247,39 @@ template <typename T> void binary_arith_kernel(BinaryOp op, const Tensor& a, con
   }
 }
 
+template <typename T> void binary_arith_kernel(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out) {
+  if constexpr (std::is_same_v<T, bool>) {  // bool arithmetic is logical, like PyTorch
+    if (op == BinaryOp::Add || op == BinaryOp::Maximum) return map2<T, T, T>(a, b, out, [](T x, T y) { return x || y; });
+    if (op == BinaryOp::Mul || op == BinaryOp::Minimum) return map2<T, T, T>(a, b, out, [](T x, T y) { return x && y; });
+    TS_ERROR("binary: operation {} is not defined for bool tensors", static_cast<int>(op));
+  } else {
+    binary_arith_typed<T>(op, a, b, out);
+  }
+}
+
+// A function template (not the dispatch lambda) so `if constexpr` discards the branches
+// that do not apply to T.
+template <typename T> void unary_kernel(UnaryOp op, const UnaryParams& p, const Tensor& x, const Tensor& o) {
+  if constexpr (std::is_floating_point_v<T>) {
+    switch (op) {  // the hot activations get their own loops so they inline and vectorize
+      case UnaryOp::Exp: return map1<T, T>(x, o, [](T v) { return std::exp(v); });
+      case UnaryOp::Relu: return map1<T, T>(x, o, [](T v) { return v > T(0) ? v : T(0); });
+      case UnaryOp::Neg: return map1<T, T>(x, o, [](T v) { return -v; });
+      default: return map1<T, T>(x, o, [op, &p](T v) { return unary_float(op, p, v); });
+    }
+  } else if constexpr (std::is_same_v<T, bool>) {
+    TS_ERROR("unary: operation {} is not defined for bool tensors", static_cast<int>(op));
+  } else {
+    map1<T, T>(x, o, [op, &p](T v) { return unary_int(op, p, v); });
+  }
+}
+
+// Converting copy into a destination of type D (the source dtype is dispatched here, so the
+// two dispatches do not nest in one scope).
+template <typename D> void copy_to(const Tensor& src, const Tensor& dst) {
+  TS_DISPATCH_ALL(src.dtype(), "copy", [&] { map1<scalar_t, D>(src, dst, [](scalar_t v) { return convert<D>(v); }); });
+}
+
 }  // namespace
 }  // namespace cpu
 
@@ -255,13 +288,7 @@ using namespace cpu;
 void CpuBackend::copy(const Tensor& src, const Tensor& dst) {
   TS_CHECK(src.shape() == dst.shape(), "copy: source shape {} differs from destination shape {}",
            shape_str(src.shape()), shape_str(dst.shape()));
-  TS_DISPATCH_ALL(dst.dtype(), "copy", [&] {
-    using D = scalar_t;
-    TS_DISPATCH_ALL(src.dtype(), "copy", [&] {
-      using S = scalar_t;
-      map1<S, D>(src, dst, [](S v) { return convert<D>(v); });
-    });
-  });
+  TS_DISPATCH_ALL(dst.dtype(), "copy", [&] { copy_to<scalar_t>(src, dst); });
 }
 
 void CpuBackend::fill(const Tensor& out, double value) {
@@ -282,21 +309,7 @@ void CpuBackend::unary(UnaryOp op, const UnaryParams& p, const Tensor& x_in, con
   }
   const Tensor x = widen_half(x_in);
   const Tensor o = float_scratch_for(out);
-  TS_DISPATCH_COMPUTE(x.dtype(), "unary", [&] {
-    using T = scalar_t;
-    if constexpr (std::is_floating_point_v<T>) {
-      switch (op) {  // the hot activations get their own loops so they inline and vectorize
-        case UnaryOp::Exp: return map1<T, T>(x, o, [](T v) { return std::exp(v); });
-        case UnaryOp::Relu: return map1<T, T>(x, o, [](T v) { return v > T(0) ? v : T(0); });
-        case UnaryOp::Neg: return map1<T, T>(x, o, [](T v) { return -v; });
-        default: return map1<T, T>(x, o, [op, &p](T v) { return unary_float(op, p, v); });
-      }
-    } else if constexpr (std::is_same_v<T, bool>) {
-      TS_ERROR("unary: operation {} is not defined for bool tensors", static_cast<int>(op));
-    } else {
-      map1<T, T>(x, o, [op, &p](T v) { return unary_int(op, p, v); });
-    }
-  });
+  TS_DISPATCH_COMPUTE(x.dtype(), "unary", [&] { unary_kernel<scalar_t>(op, p, x, o); });
   narrow_into(o, out);
 }
 
