@@ -47,7 +47,8 @@ Tensor eye(int64_t n, int64_t m, TensorOptions opts = {});
 /// 0-d tensor holding `value` (dtype inferred from the Scalar unless given).
 Tensor scalar_tensor(const Scalar& value, TensorOptions opts = {});
 
-/// Copies host data into a new tensor of `shape` (default: 1-d of data.size()).
+/// Copies host data into a new tensor of `shape` (default: 1-d of data.size(), as
+/// torch::tensor; use scalar_tensor for 0-d). The dtype defaults to T's.
 template <typename T> Tensor tensor(const std::vector<T>& data, const Shape& shape = {}, TensorOptions opts = {});
 template <typename T> Tensor tensor(std::initializer_list<T> data, const Shape& shape = {}, TensorOptions opts = {}) {
   return tensor(std::vector<T>(data), shape, opts);

@@ -74,7 +74,8 @@ Tensor eye(int64_t n, int64_t m, TensorOptions opts) {
 Tensor eye(int64_t n, TensorOptions opts) { return eye(n, n, opts); }
 
 template <typename T> Tensor tensor(const std::vector<T>& data, const Shape& shape_in, TensorOptions opts) {
-  const Shape shape = shape_in.empty() && data.size() != 1 ? Shape{static_cast<int64_t>(data.size())} : shape_in;
+  // Like torch::tensor({...}): no shape means 1-D, even for one value (0-d: scalar_tensor()).
+  const Shape shape = shape_in.empty() ? Shape{static_cast<int64_t>(data.size())} : shape_in;
   TS_CHECK(numel_of(shape) == static_cast<int64_t>(data.size()), "tensor: {} values do not fill shape {} ({} elements)",
            data.size(), shape_str(shape), numel_of(shape));
   // Host data lands in a CPU tensor of its own type, then converts/moves as asked.

@@ -27,7 +27,7 @@ struct Host {
   }
   double& operator()(const std::vector<int64_t>& idx) { return v[flat(idx)]; }
   double operator()(const std::vector<int64_t>& idx) const { return v[flat(idx)]; }
-  Tensor tensor() const { return ts::tensor(v, shape.empty() ? Shape{} : shape, kFloat64); }
+  Tensor tensor() const { return shape.empty() ? scalar_tensor(v[0], kFloat64) : ts::tensor(v, shape, kFloat64); }
 };
 
 struct Case {
