@@ -2,6 +2,7 @@
 /// Neural-network primitives (torch::nn::functional). All differentiable.
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "tessera/tensor.h"
@@ -31,6 +32,12 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor
 Tensor max_pool2d(const Tensor& x, std::vector<int64_t> kernel_size, std::vector<int64_t> stride = {},
                   std::vector<int64_t> padding = {0, 0}, std::vector<int64_t> dilation = {1, 1},
                   bool ceil_mode = false);
+/// max_pool2d that also returns, per output, the flat h*W+w index of its max within the input
+/// plane (Int64; not differentiable), like torch's return_indices=True.
+std::pair<Tensor, Tensor> max_pool2d_with_indices(const Tensor& x, std::vector<int64_t> kernel_size,
+                                                  std::vector<int64_t> stride = {},
+                                                  std::vector<int64_t> padding = {0, 0},
+                                                  std::vector<int64_t> dilation = {1, 1}, bool ceil_mode = false);
 Tensor avg_pool2d(const Tensor& x, std::vector<int64_t> kernel_size, std::vector<int64_t> stride = {},
                   std::vector<int64_t> padding = {0, 0}, bool ceil_mode = false, bool count_include_pad = true);
 Tensor adaptive_avg_pool2d(const Tensor& x, std::vector<int64_t> output_size);

@@ -1,0 +1,146 @@
+#!/usr/bin/env python3
+"""Generates tests/golden/nn_golden.h: reference values for conv2d, pooling and normalization
+from PyTorch 1.13 (CPU, float64). Inputs are embedded too, so the C++ tests need no RNG parity.
+
+Run offline from the repository root:  /usr/bin/python3 tests/golden/gen_nn.py
+"""
+import os
+
+import torch
+import torch.nn.functional as F
+
+torch.manual_seed(1234)
+torch.set_default_dtype(torch.float64)
+
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "nn_golden.h")
+entries = []
+
+
+def emit(name, t):
+    t = t.detach().to(torch.float64).contiguous()
+    shape = ", ".join(str(s) for s in t.shape)
+    vals = [repr(float(v)) for v in t.flatten().tolist()]
+    lines = ",\n    ".join(", ".join(vals[i:i + 6]) for i in range(0, len(vals), 6))
+    entries.append(f"inline const GoldenArray {name}{{{{{shape}}},\n   {{{lines}}}}};")
+
+
+def rnd(*shape):
+    return torch.randn(*shape)
+
+
+# ---- conv2d ------------------------------------------------------------------------------------
+# name, x shape, w shape, bias?, stride, padding, dilation, groups, with backward golden?
+conv_cases = [
+    ("conv_basic", (2, 3, 5, 6), (4, 3, 3, 3), True, (1, 1), (0, 0), (1, 1), 1, False),
+    ("conv_strided", (2, 3, 6, 7), (4, 3, 3, 2), True, (2, 1), (1, 2), (1, 2), 1, True),
+    ("conv_groups", (1, 4, 7, 6), (6, 2, 3, 2), False, (2, 2), (1, 1), (2, 1), 2, True),
+    ("conv_depthwise", (2, 3, 4, 4), (3, 1, 3, 3), True, (1, 1), (1, 1), (1, 1), 3, False),
+    ("conv_pointwise", (2, 4, 3, 3), (5, 4, 1, 1), True, (1, 1), (0, 0), (1, 1), 1, True),
+]
+for name, xs, ws, has_b, stride, pad, dil, groups, with_bw in conv_cases:
+    x = rnd(*xs).requires_grad_()
+    w = rnd(*ws).requires_grad_()
+    b = rnd(ws[0]).requires_grad_() if has_b else None
+    y = F.conv2d(x, w, b, stride, pad, dil, groups)
+    emit(f"{name}_x", x)
+    emit(f"{name}_w", w)
+    if has_b:
+        emit(f"{name}_b", b)
+    emit(f"{name}_y", y)
+    if with_bw:
+        gy = rnd(*y.shape)
+        y.backward(gy)
+        emit(f"{name}_gy", gy)
+        emit(f"{name}_gx", x.grad)
+        emit(f"{name}_gw", w.grad)
+        if has_b:
+            emit(f"{name}_gb", b.grad)
+
+# ---- pooling -----------------------------------------------------------------------------------
+x = rnd(2, 2, 5, 7)
+emit("pool_x", x)
+y, idx = F.max_pool2d(x, (3, 2), (2, 2), (1, 1), (1, 2), ceil_mode=False, return_indices=True)
+emit("maxpool_floor_y", y)
+emit("maxpool_floor_idx", idx)
+y, idx = F.max_pool2d(x, (3, 3), (2, 2), (1, 1), (1, 1), ceil_mode=True, return_indices=True)
+emit("maxpool_ceil_y", y)
+emit("maxpool_ceil_idx", idx)
+emit("avgpool_ceil_incl_y", F.avg_pool2d(x, (3, 3), (2, 2), (1, 1), ceil_mode=True, count_include_pad=True))
+emit("avgpool_ceil_excl_y", F.avg_pool2d(x, (3, 3), (2, 2), (1, 1), ceil_mode=True, count_include_pad=False))
+emit("avgpool_floor_y", F.avg_pool2d(x, (2, 3), (1, 2), (1, 0), ceil_mode=False, count_include_pad=True))
+emit("adaptive_3x2_y", F.adaptive_avg_pool2d(x, (3, 2)))
+emit("adaptive_4x9_y", F.adaptive_avg_pool2d(x, (4, 9)))
+
+# ceil_mode's "last window must start inside the input or left padding" rule drops a window here.
+x = rnd(1, 1, 6, 6)
+emit("pool_drop_x", x)
+emit("maxpool_drop_y", F.max_pool2d(x, 2, 4, 1, ceil_mode=True))
+emit("avgpool_drop_y", F.avg_pool2d(x, 2, 4, 1, ceil_mode=True, count_include_pad=False))
+
+# ---- layer_norm --------------------------------------------------------------------------------
+x = rnd(3, 4, 5).requires_grad_()
+w = rnd(4, 5).requires_grad_()
+b = rnd(4, 5).requires_grad_()
+y = F.layer_norm(x, (4, 5), w, b, 1e-5)
+gy = rnd(3, 4, 5)
+y.backward(gy)
+emit("ln_x", x)
+emit("ln_w", w)
+emit("ln_b", b)
+emit("ln_y", y)
+emit("ln_gy", gy)
+emit("ln_gx", x.grad)
+emit("ln_gw", w.grad)
+emit("ln_gb", b.grad)
+emit("ln_noaffine_y", F.layer_norm(x.detach(), (5,), None, None, 1e-3))
+
+# ---- batch_norm --------------------------------------------------------------------------------
+x = (rnd(4, 3, 2, 3) * 2 + 0.5).requires_grad_()
+w = rnd(3).requires_grad_()
+b = rnd(3).requires_grad_()
+rm = rnd(3)
+rv = rnd(3).abs() + 0.5
+emit("bn_x", x)
+emit("bn_w", w)
+emit("bn_b", b)
+emit("bn_rm", rm)
+emit("bn_rv", rv)
+rm_t, rv_t = rm.clone(), rv.clone()
+y = F.batch_norm(x, rm_t, rv_t, w, b, training=True, momentum=0.2, eps=1e-4)
+gy = rnd(*y.shape)
+y.backward(gy)
+emit("bn_train_y", y)
+emit("bn_train_rm", rm_t)
+emit("bn_train_rv", rv_t)
+emit("bn_gy", gy)
+emit("bn_train_gx", x.grad)
+emit("bn_train_gw", w.grad)
+emit("bn_train_gb", b.grad)
+x.grad = None
+w.grad = None
+b.grad = None
+y = F.batch_norm(x, rm, rv, w, b, training=False, eps=1e-4)
+y.backward(gy)
+emit("bn_eval_y", y)
+emit("bn_eval_gx", x.grad)
+emit("bn_eval_gw", w.grad)
+
+x2 = rnd(5, 3)
+rm2, rv2 = torch.zeros(3), torch.ones(3)
+emit("bn2d_x", x2)
+emit("bn2d_y", F.batch_norm(x2, rm2, rv2, None, None, training=True, momentum=0.1, eps=1e-5))
+emit("bn2d_rm", rm2)
+emit("bn2d_rv", rv2)
+
+with open(OUT, "w") as f:
+    f.write("// Generated by tests/golden/gen_nn.py from PyTorch " + torch.__version__.split("+")[0] +
+            " (CPU, float64). Do not edit.\n")
+    f.write("#pragma once\n#include <cstdint>\n#include <vector>\n\n#include \"tessera/creation.h\"\n\n")
+    f.write("namespace golden::nn {\n\n")
+    f.write("struct GoldenArray {\n  ts::Shape shape;\n  std::vector<double> data;\n};\n\n")
+    f.write("inline ts::Tensor to_tensor(const GoldenArray& a, ts::DType dtype = ts::kFloat64) {\n")
+    f.write("  return ts::tensor<double>(a.data, a.shape, ts::TensorOptions(dtype));\n}\n\n")
+    f.write("// clang-format off\n")
+    f.write("\n".join(entries))
+    f.write("\n// clang-format on\n\n}  // namespace golden::nn\n")
+print(f"wrote {OUT} ({len(entries)} arrays)")
