@@ -34,6 +34,8 @@ struct TensorImpl {
   DType dtype = DType::Float32;
   bool is_view = false;  ///< shares storage with another tensor (in-place autograd checks use it)
   std::unique_ptr<autograd::AutogradMeta> autograd;  ///< null until autograd needs it
+  // Out of line, so code that never includes autograd.h can create and destroy impls.
+  TensorImpl();
   ~TensorImpl();
 };
 

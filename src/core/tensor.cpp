@@ -9,6 +9,7 @@
 
 namespace ts {
 
+TensorImpl::TensorImpl() = default;
 TensorImpl::~TensorImpl() = default;
 
 int64_t Tensor::size(int64_t d) const { return shape()[wrap_dim(d, dim(), "size")]; }
