@@ -42,7 +42,7 @@ Tensor& apply_inplace(Tensor& self, const char* name, std::initializer_list<cons
 bool binary_in_place_direct(Tensor& self, BinaryOp op, const Tensor& other) {
   if (autograd::any_requires_grad({&self, &other})) return false;
   if (other.storage() == self.storage()) return false;  // may overlap
-  if (result_type(self, other) != self.dtype() || op == BinaryOp::Div && !is_floating_point(self.dtype())) return false;
+  if (result_type(self, other) != self.dtype() || (op == BinaryOp::Div && !is_floating_point(self.dtype()))) return false;
   if (broadcast_shapes(self.shape(), other.shape(), "in-place") != self.shape()) return false;
   ops::check_same_device("in-place", {&self, &other});
   backend_for(self).binary(op, self, ops::broadcast_view(ops::cast(other, self.dtype()), self.shape()), self);
