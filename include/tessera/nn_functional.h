@@ -23,6 +23,13 @@ Tensor cross_entropy(const Tensor& input, const Tensor& target, const Tensor& we
 Tensor nll_loss(const Tensor& input, const Tensor& target, const Tensor& weight = Tensor(),
                 Reduction reduction = Reduction::Mean, int64_t ignore_index = -100);
 Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean);
+/// |input - target| (shapes must broadcast), reduced.
+Tensor l1_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean);
+/// Sigmoid + binary cross entropy, stable for any logit: target (input's shape) in [0, 1];
+/// `weight` broadcasts to the input; `pos_weight` (broadcast along the last dim, one per
+/// class) scales the positive term. Differentiable w.r.t. all four tensors.
+Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& target, const Tensor& weight = Tensor(),
+                                        const Tensor& pos_weight = Tensor(), Reduction reduction = Reduction::Mean);
 
 /// x (N, C, H, W), weight (O, C/groups, kH, kW), bias (O) optional.
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(),

@@ -19,10 +19,10 @@ std::string demangle(const char* mangled) {
   char* out = abi::__cxa_demangle(mangled, nullptr, nullptr, &status);
   std::string name = (status == 0 && out) ? out : mangled;
   std::free(out);
-  // Tessera's own layers print as PyTorch's do ("Linear", not "ts::nn::Linear").
-  constexpr std::string_view kPrefix = "ts::nn::";
-  if (name.starts_with(kPrefix)) name.erase(0, kPrefix.size());
-  return name;
+  // The bare class name, as PyTorch prints type(self).__name__: "Linear", not
+  // "ts::nn::Linear" or "(anonymous namespace)::Net" (template arguments are kept whole).
+  const size_t scope = name.rfind("::", name.find('<'));
+  return scope == std::string::npos ? name : name.substr(scope + 2);
 }
 
 std::string join_name(const std::string& prefix, const std::string& name) {
@@ -106,9 +106,10 @@ void Module::register_module_impl(const std::string& n, std::shared_ptr<Module> 
 
 void Module::replace_module_impl(const std::string& n, std::shared_ptr<Module> module) {
   TS_CHECK(module != nullptr, "replace_module: the replacement for '{}' in {} is null", n, name());
-  for (auto& [child_name, child] : children_) {
-    if (child_name == n) {
-      child = std::move(module);
+  for (size_t i = 0; i < children_.size(); ++i) {
+    if (children_[i].first == n) {
+      on_replace_module(i, module);
+      children_[i].second = std::move(module);
       return;
     }
   }

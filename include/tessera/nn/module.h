@@ -122,6 +122,12 @@ class Module : public std::enable_shared_from_this<Module> {
  protected:
   /// Direct access for containers that keep their own ordering of children.
   const std::vector<std::pair<std::string, std::shared_ptr<Module>>>& children_ref() const { return children_; }
+  /// Called by replace_module before child number `index` becomes `module`, so containers
+  /// that keep typed copies of their children can check and update them (or throw).
+  virtual void on_replace_module(size_t index, const std::shared_ptr<Module>& module) {
+    (void)index;
+    (void)module;
+  }
 
  private:
   void register_module_impl(const std::string& name, std::shared_ptr<Module> module);

@@ -1,0 +1,15 @@
+#pragma once
+/// ts::nn: modules, layers, initializers and losses (torch::nn).
+#include "tessera/nn/activation.h"
+#include "tessera/nn/container.h"
+#include "tessera/nn/conv.h"
+#include "tessera/nn/dropout.h"
+#include "tessera/nn/embedding.h"
+#include "tessera/nn/init.h"
+#include "tessera/nn/linear.h"
+#include "tessera/nn/loss.h"
+#include "tessera/nn/module.h"
+#include "tessera/nn/normalization.h"
+#include "tessera/nn/options.h"
+#include "tessera/nn/pooling.h"
+#include "tessera/nn_functional.h"
