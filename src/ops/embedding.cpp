@@ -1,6 +1,7 @@
 // embedding(indices, weight): rows of `weight` picked by `indices`, i.e. index_select on the
 // flattened indices; its backward (an index_add into the weight gradient) accumulates
 // repeated indices.
+#include "ops/index_check.h"
 #include "ops/op_utils.h"
 #include "tessera/nn_functional.h"
 
@@ -14,13 +15,8 @@ Tensor embedding(const Tensor& indices, const Tensor& weight) {
   TS_CHECK(weight.dim() == 2, "{}: weight must be 2-d (num_embeddings, embedding_dim) but has shape {}", op,
            shape_str(weight.shape()));
   const int64_t rows = weight.shape()[0];
-  if (indices.numel() > 0) {
-    // Checked here too so the message names embedding rather than index_select.
-    NoGradGuard no_grad;
-    const int64_t lo = min(indices).item<int64_t>(), hi = max(indices).item<int64_t>();
-    TS_CHECK(lo >= 0 && hi < rows, "{}: index {} is out of range for a weight with {} rows (valid range [0, {}])", op,
-             lo < 0 ? lo : hi, rows, rows - 1);
-  }
+  // Checked here too so the message names embedding rather than index_select.
+  ops::check_index_range(op, indices, rows, fmt::format("a weight with {} rows", rows));
   Shape shape = indices.shape();
   shape.push_back(weight.shape()[1]);
   return index_select(weight, 0, indices.reshape({-1})).view(shape);

@@ -1,22 +1,43 @@
 // Indexing ops: index_select, gather, scatter_add, one_hot. The op layer validates shapes,
 // dtypes and index ranges (kernels trust them) and records the backward: index_select's
 // is an index_add, gather's a scatter_add, scatter_add's a gather.
+#include "ops/index_check.h"
 #include "ops/op_utils.h"
 
 namespace ts {
 using autograd::Node;
 using autograd::SavedTensor;
 
+namespace ops {
+
+std::pair<int64_t, int64_t> index_min_max(const Tensor& index) {
+  if (!index.is_cpu()) {
+    NoGradGuard no_grad;
+    return {min(index).item<int64_t>(), max(index).item<int64_t>()};
+  }
+  const Tensor d = dense(index);
+  const auto* p = static_cast<const int64_t*>(d.raw_data());
+  int64_t lo = p[0], hi = p[0];
+#pragma omp simd reduction(min : lo) reduction(max : hi)
+  for (int64_t i = 0; i < d.numel(); ++i) {
+    lo = p[i] < lo ? p[i] : lo;
+    hi = p[i] > hi ? p[i] : hi;
+  }
+  return {lo, hi};
+}
+
+void check_index_range(const char* op, const Tensor& index, int64_t size, const std::string& what) {
+  if (index.numel() == 0) return;
+  const auto [lo, hi] = index_min_max(index);
+  TS_CHECK(lo >= 0 && hi < size, "{}: index {} is out of range for {} (valid range [0, {}])", op, lo < 0 ? lo : hi,
+           what, size - 1);
+}
+
+}  // namespace ops
+
 namespace {
 
-// Throws naming `op` unless every index lies in [0, size). Reports the most extreme bad value.
-void check_index_range(const char* op, const Tensor& index, int64_t size, int64_t dim) {
-  if (index.numel() == 0) return;
-  NoGradGuard no_grad;
-  const int64_t lo = min(index).item<int64_t>(), hi = max(index).item<int64_t>();
-  TS_CHECK(lo >= 0 && hi < size, "{}: index {} is out of range for dimension {} of size {} (valid range [0, {}])", op,
-           lo < 0 ? lo : hi, dim, size, size - 1);
-}
+std::string dim_desc(int64_t dim, int64_t size) { return fmt::format("dimension {} of size {}", dim, size); }
 
 // A 0-d tensor as a 1-element vector (no autograd), so kernels always see dim >= 1.
 Tensor as_vector(const Tensor& t) { return t.dim() == 0 ? make_view(t, {1}, {1}, t.storage_offset()) : t; }
@@ -46,7 +67,8 @@ int64_t check_gather_args(const char* op, const Tensor& x, const Tensor& index, 
   const int64_t dim = wrap_dim(dim_in, std::max<int64_t>(x.dim(), 1), op);
   const Tensor xv = as_vector(x), iv = as_vector(index);
   check_index_fits(op, iv, xv, dim, "input");
-  check_index_range(op, index, xv.shape()[static_cast<size_t>(dim)], dim);
+  const int64_t size = xv.shape()[static_cast<size_t>(dim)];
+  ops::check_index_range(op, index, size, dim_desc(dim, size));
   return dim;
 }
 
@@ -67,7 +89,8 @@ Tensor index_select(const Tensor& x, int64_t dim_in, const Tensor& index) {
   TS_CHECK(index.dim() <= 1, "{}: index must be a vector (0-d or 1-d) but has shape {}", op, shape_str(index.shape()));
   const int64_t dim = wrap_dim(dim_in, std::max<int64_t>(x.dim(), 1), op);
   const Tensor xv = as_vector(x), iv = as_vector(index);
-  check_index_range(op, index, xv.shape()[static_cast<size_t>(dim)], dim);
+  const int64_t size = xv.shape()[static_cast<size_t>(dim)];
+  ops::check_index_range(op, index, size, dim_desc(dim, size));
   Shape shape = xv.shape();
   shape[static_cast<size_t>(dim)] = iv.numel();
   // A 0-d input indexed by a 0-d index stays 0-d (PyTorch); otherwise dim keeps its place.
@@ -144,15 +167,9 @@ Tensor one_hot(const Tensor& indices, int64_t num_classes) {
   if (num_classes == -1) {
     TS_CHECK(indices.numel() > 0, "{}: cannot infer num_classes from an empty tensor of shape {}", op,
              shape_str(indices.shape()));
-    NoGradGuard no_grad;
-    num_classes = max(indices).item<int64_t>() + 1;
+    num_classes = ops::index_min_max(indices).second + 1;
   }
-  if (indices.numel() > 0) {
-    NoGradGuard no_grad;
-    const int64_t lo = min(indices).item<int64_t>(), hi = max(indices).item<int64_t>();
-    TS_CHECK(lo >= 0 && hi < num_classes, "{}: class value {} is out of range for num_classes {} (valid range [0, {}])",
-             op, lo < 0 ? lo : hi, num_classes, num_classes - 1);
-  }
+  ops::check_index_range(op, indices, num_classes, fmt::format("num_classes {}", num_classes));
   Shape shape = indices.shape();
   shape.push_back(num_classes);
   Tensor out = zeros_of(shape, DType::Int64, indices.device());

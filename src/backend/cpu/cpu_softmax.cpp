@@ -3,9 +3,9 @@
 // memory; otherwise a block of `inner` columns is processed together so the innermost loops
 // still run over contiguous memory instead of striding by `inner`.
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstdint>
-#include <cstring>
 #include <limits>
 #include <vector>
 
@@ -22,8 +22,14 @@ namespace {
 inline float fast_exp(float x) {
   constexpr float kLo = -87.3365f, kHi = 88.0f;
   constexpr float kLog2e = 1.44269504088896341f, kLn2Hi = 0.693359375f, kLn2Lo = -2.12194440e-4f;
-  const float xc = x >= kLo ? std::min(x, kHi) : kLo;  // NaN -> kLo (keeps the int cast defined)
-  const float n = std::floor(xc * kLog2e + 0.5f);
+  const float xc = x >= kLo ? (x < kHi ? x : kHi) : kLo;  // NaN -> kLo, fixed up below
+  // Round v to the nearest integer with the 1.5 * 2^23 trick: no float->int conversion, which
+  // GCC treats as trapping and then refuses to if-convert (so the loop would not vectorize).
+  constexpr float kMagic = 12582912.0f;
+  const float v = xc * kLog2e;
+  const float t = v + kMagic;
+  const float n = t - kMagic;
+  const int32_t ni = std::bit_cast<int32_t>(t) - std::bit_cast<int32_t>(kMagic);
   const float r = (xc - n * kLn2Hi) - n * kLn2Lo;
   float p = 1.9875691500e-4f;
   p = p * r + 1.3981999507e-3f;
@@ -32,9 +38,8 @@ inline float fast_exp(float x) {
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   const float e = p * r * r + r + 1.0f;
-  const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
-  float scale;
-  std::memcpy(&scale, &bits, sizeof(scale));
+  const int32_t bits = (ni + 127) << 23;
+  const float scale = std::bit_cast<float>(bits);
   const float y = x < kLo ? 0.0f : e * scale;
   return x != x ? x : y;
 }
@@ -47,8 +52,9 @@ template <typename T> inline T exp_of(T x) {
   }
 }
 
-// `omp simd` reductions let the compiler reorder the max and the sums into vector lanes
-// (it may not without -ffast-math). A NaN anywhere still makes the row NaN through exp.
+// `omp simd` lets the compiler reorder the max and the sums into vector lanes (it may not
+// without -ffast-math) and if-convert fast_exp's selects. A NaN anywhere still makes the row
+// NaN through exp.
 template <typename T> T row_max(const T* x, int64_t n) {
   T m = -std::numeric_limits<T>::infinity();
 #pragma omp simd reduction(max : m)
@@ -97,6 +103,7 @@ void softmax_cols(const T* x, T* y, int64_t n, int64_t inner, int64_t j0, int64_
   for (int64_t d = 0; d < n; ++d) {
     const T* xr = x + d * inner + j0;
     T* yr = y + d * inner + j0;
+#pragma omp simd
     for (int64_t j = 0; j < w; ++j) {
       const T e = exp_of(xr[j] - m[j]);
       yr[j] = e;
@@ -131,6 +138,7 @@ template <typename T> void backward_rows(const T* g, const T* y, T* gi, int64_t 
       if (log) {
 #pragma omp simd reduction(+ : s)
         for (int64_t i = 0; i < n; ++i) s += gr[i];
+#pragma omp simd
         for (int64_t i = 0; i < n; ++i) out[i] = gr[i] - exp_of(yr[i]) * s;
       } else {
 #pragma omp simd reduction(+ : s)
@@ -160,6 +168,7 @@ void backward_cols(const T* g, const T* y, T* gi, int64_t n, int64_t inner, int6
     const T* yr = y + d * inner + j0;
     T* out = gi + d * inner + j0;
     if (log) {
+#pragma omp simd
       for (int64_t j = 0; j < w; ++j) out[j] = gr[j] - exp_of(yr[j]) * s[j];
     } else {
       for (int64_t j = 0; j < w; ++j) out[j] = yr[j] * (gr[j] - s[j]);
