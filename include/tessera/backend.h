@@ -52,6 +52,21 @@ struct Pool2dParams {
   bool count_include_pad = true;           ///< avg pooling only
 };
 
+/// One optimizer step for one parameter tensor (src/optim): PyTorch 1.13's SGD update.
+struct SgdUpdate {
+  double lr = 0, momentum = 0, dampening = 0, weight_decay = 0;
+  bool nesterov = false, maximize = false;
+  bool init_buffer = false;  ///< first step with momentum: the buffer becomes the (decayed) gradient
+};
+
+/// One Adam/AdamW step for one parameter tensor: PyTorch 1.13's update with bias correction.
+struct AdamUpdate {
+  double lr = 0, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0;
+  bool amsgrad = false, maximize = false;
+  bool decoupled_weight_decay = false;  ///< AdamW: param *= 1 - lr * weight_decay instead of L2 on the grad
+  int64_t step = 1;                     ///< 1-based count including this update
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -140,6 +155,15 @@ class Backend {
   virtual void gather(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& out);
   /// out[i][index[i][j][k]][k] += src[i][j][k] (for dim 1); out contiguous.
   virtual void scatter_add(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src);
+
+  // ---- optimizer updates (one call per parameter tensor; all operands share shape and dtype,
+  //      any strides; param and state are updated in place, grad is read only) --------------
+  /// momentum_buffer is undefined when u.momentum == 0.
+  virtual void sgd_update(const Tensor& param, const Tensor& grad, const Tensor& momentum_buffer,
+                          const SgdUpdate& u);
+  /// max_exp_avg_sq is undefined unless u.amsgrad.
+  virtual void adam_update(const Tensor& param, const Tensor& grad, const Tensor& exp_avg, const Tensor& exp_avg_sq,
+                           const Tensor& max_exp_avg_sq, const AdamUpdate& u);
 
  protected:
   [[noreturn]] void unsupported(const char* op) const;

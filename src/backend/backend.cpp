@@ -73,6 +73,10 @@ void Backend::index_select(const Tensor&, int64_t, const Tensor&, const Tensor&)
 void Backend::index_add(const Tensor&, int64_t, const Tensor&, const Tensor&) { unsupported("index_add"); }
 void Backend::gather(const Tensor&, int64_t, const Tensor&, const Tensor&) { unsupported("gather"); }
 void Backend::scatter_add(const Tensor&, int64_t, const Tensor&, const Tensor&) { unsupported("scatter_add"); }
+void Backend::sgd_update(const Tensor&, const Tensor&, const Tensor&, const SgdUpdate&) { unsupported("sgd_update"); }
+void Backend::adam_update(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, const AdamUpdate&) {
+  unsupported("adam_update");
+}
 
 // ---- registry ------------------------------------------------------------------------------
 // Every backend is listed here (one #ifdef per optional backend), like ggml-backend's registry.

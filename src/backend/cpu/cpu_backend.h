@@ -76,6 +76,12 @@ class CpuBackend final : public Backend {
   void batch_norm_backward(const Tensor& grad_y, const Tensor& x, const Tensor& weight, const Tensor& save_mean,
                            const Tensor& save_invstd, bool training, const Tensor& grad_x,
                            const Tensor& grad_weight, const Tensor& grad_bias) override;
+
+  // cpu_optim.cpp
+  void sgd_update(const Tensor& param, const Tensor& grad, const Tensor& momentum_buffer,
+                  const SgdUpdate& u) override;
+  void adam_update(const Tensor& param, const Tensor& grad, const Tensor& exp_avg, const Tensor& exp_avg_sq,
+                   const Tensor& max_exp_avg_sq, const AdamUpdate& u) override;
 };
 
 /// The process-wide CPU backend instance.
