@@ -65,8 +65,9 @@ void check_case(const ConvCase& c, DType dt, double rtol, double atol) {
 }  // namespace
 
 TEST_CASE("conv2d matches PyTorch in float64 and float32 under both schedules", "[nn][conv]") {
-  // 1 thread: one GEMM per image. 4 threads with a batch of 1 or 2: one GEMM over the batch.
-  for (int threads : {1, 4}) {
+  // 1 thread: both images in one block. 2 threads: one chunk (and GEMM) per image, partial
+  // weight gradients summed. 4 threads with a batch of 1 or 2: one GEMM over the batch.
+  for (int threads : {1, 2, 4}) {
     ThreadCount tc(threads);
     INFO("threads " << threads);
     for (const ConvCase& c : conv_cases()) {
@@ -133,8 +134,9 @@ TEST_CASE("gradcheck: conv2d over stride, padding, dilation, groups and bias", "
       {{1, 3, 5, 5}, {3, 1, 3, 3}, true, {1, 1}, {1, 1}, {2, 2}, 3},  // depthwise, dilated
       {{3, 4, 3, 3}, {2, 4, 1, 1}, true, {1, 1}, {0, 0}, {1, 1}, 1},  // pointwise
       {{1, 4, 3, 3}, {4, 2, 1, 1}, false, {1, 1}, {0, 0}, {1, 1}, 2},  // grouped pointwise, one image
+      {{5, 2, 3, 4}, {3, 2, 2, 2}, true, {1, 1}, {1, 0}, {1, 1}, 1},  // chunks of several images
   };
-  for (int threads : {1, 4}) {
+  for (int threads : {1, 2, 4}) {
     ThreadCount tc(threads);
     for (size_t i = 0; i < cfgs.size(); ++i) {
       const Cfg& c = cfgs[i];

@@ -1,16 +1,11 @@
 // CPU conv2d: im2col + Eigen GEMM. Rows of a column matrix are (c, ki, kj), columns are output
 // pixels, so group g's rows form one contiguous block and each group is one GEMM against its
-// slice of the weight. Two schedules:
-//  * per image (batch >= threads): images are split into one chunk per thread, each chunk owns
-//    its column buffer and runs small single-threaded GEMMs (no synchronization at all);
-//  * batched (few images): one column matrix spans the whole batch, so each group is a single
-//    large GEMM that Eigen threads itself.
-// A 1x1 convolution with stride 1 and no padding skips im2col: the image already is its column
-// matrix.
+// slice of the weight. See Schedule for how the batch is split across threads. A single 1x1
+// image with stride 1 and no padding skips im2col: the image already is its column matrix.
 #include <Eigen/Core>
 
 #include <algorithm>
-#include <cstring>
+#include <memory>
 #include <vector>
 
 #include "backend/cpu/cpu_backend.h"
@@ -76,12 +71,12 @@ void im2col(const T* x, const ConvGeom& g, int64_t c_begin, int64_t c_end, T* co
             std::fill(dst, dst + g.wo, T(0));
             continue;
           }
-          const T* src = x + (c * g.h + ih) * g.w + iw0;
+          const T* src = x + (c * g.h + ih) * g.w;
           std::fill(dst, dst + lo, T(0));
           if (p.stride_w == 1) {
-            std::copy(src + lo, src + hi, dst + lo);
+            std::copy(src + iw0 + lo, src + iw0 + hi, dst + lo);
           } else {
-            for (int64_t ow = lo; ow < hi; ++ow) dst[ow] = src[ow * p.stride_w];
+            for (int64_t ow = lo; ow < hi; ++ow) dst[ow] = src[iw0 + ow * p.stride_w];
           }
           std::fill(dst + hi, dst + g.wo, T(0));
         }
@@ -105,11 +100,11 @@ void col2im(const T* col, int64_t ld, const ConvGeom& g, int64_t c_begin, int64_
           const int64_t ih = oh * p.stride_h - p.pad_h + ki * p.dilation_h;
           if (ih < 0 || ih >= g.h) continue;
           const T* src = row + oh * g.wo;
-          T* dst = gx + (c * g.h + ih) * g.w + iw0;
+          T* dst = gx + (c * g.h + ih) * g.w;
           if (p.stride_w == 1) {
-            for (int64_t ow = lo; ow < hi; ++ow) dst[ow] += src[ow];
+            for (int64_t ow = lo; ow < hi; ++ow) dst[iw0 + ow] += src[ow];
           } else {
-            for (int64_t ow = lo; ow < hi; ++ow) dst[ow * p.stride_w] += src[ow];
+            for (int64_t ow = lo; ow < hi; ++ow) dst[iw0 + ow * p.stride_w] += src[ow];
           }
         }
       }
@@ -117,77 +112,156 @@ void col2im(const T* col, int64_t ld, const ConvGeom& g, int64_t c_begin, int64_
   }
 }
 
-// Per-image schedule: one chunk of images per thread.
-bool per_image(const ConvGeom& g) { return g.n >= get_num_threads(); }
-int64_t num_chunks(const ConvGeom& g) { return std::max<int64_t>(1, std::min<int64_t>(g.n, get_num_threads())); }
-int64_t chunk_begin(const ConvGeom& g, int64_t t, int64_t chunks) { return g.n * t / chunks; }
+// Uninitialized scratch memory reused across the blocks of one thread (im2col overwrites it
+// fully, so zero-filling a std::vector would be wasted bandwidth).
+template <typename T> class Scratch {
+ public:
+  T* get(int64_t n) {
+    if (n > size_) {
+      data_ = std::make_unique_for_overwrite<T[]>(static_cast<size_t>(n));
+      size_ = n;
+    }
+    return data_.get();
+  }
 
-// Calls fn(n, c) for every (image, channel) pair, in parallel.
-template <typename Fn> void for_each_plane(const ConvGeom& g, int64_t work_per_plane, Fn&& fn) {
-  const int64_t grain = std::max<int64_t>(1, cpu::kGrain / std::max<int64_t>(work_per_plane, 1));
-  parallel_for(0, g.n * g.c, grain, [&](int64_t lo, int64_t hi) {
+ private:
+  std::unique_ptr<T[]> data_;
+  int64_t size_ = 0;
+};
+
+// A block of images [n0, n0 + nb) is handled with one GEMM per group: their column matrices sit
+// side by side (nb * howo columns). Blocks of a few small images keep Eigen's GEMM efficient
+// (a 64-column product runs at half the speed of a 512-column one).
+constexpr int64_t kBlockCols = 512;
+
+struct Block {
+  int64_t n0, nb, len;  // first image, images, columns (nb * howo)
+};
+
+// Calls fn(i, c) for image i of the block and channel c, in parallel unless already inside a
+// parallel region (then parallel_for runs inline).
+template <typename Fn> void for_each_plane(const ConvGeom& g, const Block& blk, Fn&& fn) {
+  const int64_t work = std::max<int64_t>(1, g.kh * g.kw * g.howo);
+  parallel_for(0, blk.nb * g.c, std::max<int64_t>(1, cpu::kGrain / work), [&](int64_t lo, int64_t hi) {
     for (int64_t i = lo; i < hi; ++i) fn(i / g.c, i % g.c);
   });
 }
 
-template <typename T> void conv_forward(const ConvGeom& g, const T* x, const T* w, const T* b, T* y) {
-  const int64_t chw = g.c * g.hw, ohw = g.o * g.howo;
-  auto add_bias = [&](T* yn) {
-    if (!b) return;
-    for (int64_t o = 0; o < g.o; ++o) {
-      T* row = yn + o * g.howo;
-      const T bo = b[o];
-      for (int64_t i = 0; i < g.howo; ++i) row[i] += bo;
-    }
-  };
-  if (per_image(g)) {
-    const int64_t chunks = num_chunks(g);
-    std::vector<T> cols(g.pointwise ? 0 : static_cast<size_t>(chunks * g.ktot * g.howo));
-    parallel_for(0, chunks, 1, [&](int64_t lo, int64_t hi) {
-      for (int64_t t = lo; t < hi; ++t) {
-        T* col = g.pointwise ? nullptr : cols.data() + t * g.ktot * g.howo;
-        for (int64_t n = chunk_begin(g, t, chunks); n < chunk_begin(g, t + 1, chunks); ++n) {
-          const T* xn = x + n * chw;
-          if (col) im2col(xn, g, 0, g.c, col, g.howo);
-          const T* cn = col ? col : xn;
-          T* yn = y + n * ohw;
-          for (int64_t gr = 0; gr < g.groups; ++gr)
-            mat(yn + gr * g.og * g.howo, g.og, g.howo, g.howo).noalias() =
-                cmat(w + gr * g.og * g.k, g.og, g.k, g.k) * cmat(cn + gr * g.k * g.howo, g.k, g.howo, g.howo);
-          add_bias(yn);
-        }
-      }
-    });
-    return;
-  }
-  // Batched: col is (ktot, n * howo), the product (o, n * howo) is scattered into y per image.
-  const int64_t len = g.n * g.howo;
-  const bool direct_in = g.pointwise && g.n == 1, direct_out = g.n == 1;
-  std::vector<T> cols(direct_in ? 0 : static_cast<size_t>(g.ktot * len));
-  std::vector<T> prod(direct_out ? 0 : static_cast<size_t>(g.o * len));
-  if (!direct_in)
-    for_each_plane(g, g.kh * g.kw * g.howo, [&](int64_t n, int64_t c) {
-      im2col(x + n * chw, g, c, c + 1, cols.data() + n * g.howo, len);
-    });
-  const T* col = direct_in ? x : cols.data();
-  T* out = direct_out ? y : prod.data();
+// Calls fn(i, o) for image i of the block and output channel o, in parallel (as above).
+template <typename Fn> void for_each_out_plane(const ConvGeom& g, const Block& blk, Fn&& fn) {
+  parallel_for(0, blk.nb * g.o, std::max<int64_t>(1, cpu::kGrain / std::max<int64_t>(g.howo, 1)),
+               [&](int64_t lo, int64_t hi) {
+                 for (int64_t i = lo; i < hi; ++i) fn(i / g.o, i % g.o);
+               });
+}
+
+// The block's column matrix (ktot, len): the image itself for a single pointwise image, else
+// im2col into `buf`.
+template <typename T> const T* columns(const ConvGeom& g, const Block& blk, const T* x, Scratch<T>& buf) {
+  const int64_t chw = g.c * g.hw;
+  if (g.pointwise && blk.nb == 1) return x + blk.n0 * chw;
+  T* col = buf.get(g.ktot * blk.len);
+  for_each_plane(g, blk, [&](int64_t i, int64_t c) {
+    im2col(x + (blk.n0 + i) * chw, g, c, c + 1, col + i * g.howo, blk.len);
+  });
+  return col;
+}
+
+template <typename T>
+void forward_block(const ConvGeom& g, const Block& blk, const T* x, const T* w, const T* b, T* y, Scratch<T>& col_buf,
+                   Scratch<T>& out_buf) {
+  const int64_t ohw = g.o * g.howo, len = blk.len;
+  const T* col = columns(g, blk, x, col_buf);
+  T* out = y + blk.n0 * ohw;  // a single image's output already is the (o, howo) product
+  if (blk.nb > 1) out = out_buf.get(g.o * len);
   for (int64_t gr = 0; gr < g.groups; ++gr)
     mat(out + gr * g.og * len, g.og, len, len).noalias() =
         cmat(w + gr * g.og * g.k, g.og, g.k, g.k) * cmat(col + gr * g.k * len, g.k, len, len);
-  if (direct_out) {
-    add_bias(y);
+  if (blk.nb == 1 && !b) return;
+  for_each_out_plane(g, blk, [&](int64_t i, int64_t o) {
+    const T* src = out + o * len + i * g.howo;
+    T* dst = y + (blk.n0 + i) * ohw + o * g.howo;
+    const T bo = b ? b[o] : T(0);
+    for (int64_t j = 0; j < g.howo; ++j) dst[j] = src[j] + bo;
+  });
+}
+
+// Gradients of one block. grad_w is accumulated into `gw` when `accumulate`, else assigned.
+template <typename T>
+void backward_block(const ConvGeom& g, const Block& blk, const T* gy, const T* x, const T* w, T* gx, T* gw,
+                    bool accumulate, Scratch<T>& col_buf, Scratch<T>& gy_buf) {
+  const int64_t chw = g.c * g.hw, ohw = g.o * g.howo, len = blk.len;
+  // The block's output gradient as one (o, len) matrix.
+  const T* gyt = gy + blk.n0 * ohw;
+  if (blk.nb > 1) {
+    T* dst = gy_buf.get(g.o * len);
+    for_each_out_plane(g, blk, [&](int64_t i, int64_t o) {
+      const T* src = gy + (blk.n0 + i) * ohw + o * g.howo;
+      std::copy(src, src + g.howo, dst + o * len + i * g.howo);
+    });
+    gyt = dst;
+  }
+  if (gw) {
+    const T* col = columns(g, blk, x, col_buf);
+    for (int64_t gr = 0; gr < g.groups; ++gr) {
+      auto dst = mat(gw + gr * g.og * g.k, g.og, g.k, g.k);
+      const auto prod = cmat(gyt + gr * g.og * len, g.og, len, len) * cmat(col + gr * g.k * len, g.k, len, len).transpose();
+      if (accumulate) {
+        dst.noalias() += prod;
+      } else {
+        dst.noalias() = prod;
+      }
+    }
+  }
+  if (!gx) return;
+  if (g.pointwise && blk.nb == 1) {  // the input gradient is the column gradient
+    T* gxn = gx + blk.n0 * chw;
+    for (int64_t gr = 0; gr < g.groups; ++gr)
+      mat(gxn + gr * g.cg * g.hw, g.cg, g.hw, g.hw).noalias() =
+          cmat(w + gr * g.og * g.k, g.og, g.k, g.k).transpose() * cmat(gyt + gr * g.og * len, g.og, len, len);
     return;
   }
-  parallel_for(0, g.n * g.o, std::max<int64_t>(1, cpu::kGrain / std::max<int64_t>(g.howo, 1)),
-               [&](int64_t lo, int64_t hi) {
-                 for (int64_t i = lo; i < hi; ++i) {
-                   const int64_t n = i / g.o, o = i % g.o;
-                   const T* src = prod.data() + o * len + n * g.howo;
-                   T* dst = y + i * g.howo;
-                   const T bo = b ? b[o] : T(0);
-                   for (int64_t j = 0; j < g.howo; ++j) dst[j] = src[j] + bo;
-                 }
-               });
+  // The column buffer is free again: reuse it for the column-matrix gradient.
+  T* gcol = col_buf.get(g.ktot * len);
+  for (int64_t gr = 0; gr < g.groups; ++gr)
+    mat(gcol + gr * g.k * len, g.k, len, len).noalias() =
+        cmat(w + gr * g.og * g.k, g.og, g.k, g.k).transpose() * cmat(gyt + gr * g.og * len, g.og, len, len);
+  for_each_plane(g, blk, [&](int64_t i, int64_t c) {
+    T* gxn = gx + (blk.n0 + i) * chw;
+    std::fill(gxn + c * g.hw, gxn + (c + 1) * g.hw, T(0));
+    col2im(gcol + i * g.howo, len, g, c, c + 1, gxn);
+  });
+}
+
+// Schedule: with at least one image per thread, each thread takes a contiguous chunk of images
+// and walks it in blocks of about kBlockCols columns with single-threaded GEMMs (no
+// synchronization). With fewer images than threads, the whole batch is one block and Eigen
+// threads the GEMMs.
+struct Schedule {
+  bool per_chunk;
+  int64_t chunks, block_images;
+  explicit Schedule(const ConvGeom& g)
+      : per_chunk(g.n >= get_num_threads()),
+        chunks(per_chunk ? std::max<int64_t>(1, std::min<int64_t>(g.n, get_num_threads())) : 1),
+        block_images(per_chunk ? std::max<int64_t>(1, kBlockCols / std::max<int64_t>(g.howo, 1)) : g.n) {}
+  int64_t chunk_begin(const ConvGeom& g, int64_t t) const { return g.n * t / chunks; }
+  // Calls fn(chunk, block) for every block of chunk t.
+  template <typename Fn> void blocks_of(const ConvGeom& g, int64_t t, Fn&& fn) const {
+    const int64_t end = chunk_begin(g, t + 1);
+    for (int64_t n = chunk_begin(g, t); n < end; n += block_images) {
+      const int64_t nb = std::min(block_images, end - n);
+      fn(Block{n, nb, nb * g.howo});
+    }
+  }
+};
+
+template <typename T> void conv_forward(const ConvGeom& g, const T* x, const T* w, const T* b, T* y) {
+  const Schedule s(g);
+  parallel_for(0, s.chunks, 1, [&](int64_t lo, int64_t hi) {
+    Scratch<T> col_buf, out_buf;
+    for (int64_t t = lo; t < hi; ++t)
+      s.blocks_of(g, t, [&](const Block& blk) { forward_block(g, blk, x, w, b, y, col_buf, out_buf); });
+  });
 }
 
 template <typename T> void conv_grad_bias(const ConvGeom& g, const T* gy, T* gb) {
@@ -203,98 +277,27 @@ template <typename T> void conv_grad_bias(const ConvGeom& g, const T* gy, T* gb)
   });
 }
 
-template <typename T>
-void conv_backward_per_image(const ConvGeom& g, const T* gy, const T* x, const T* w, T* gx, T* gw) {
-  const int64_t chw = g.c * g.hw, ohw = g.o * g.howo, wsize = g.o * g.k, csize = g.ktot * g.howo;
-  const int64_t chunks = num_chunks(g);
-  std::vector<T> cols(gw && !g.pointwise ? static_cast<size_t>(chunks * csize) : 0);
-  std::vector<T> gcols(gx && !g.pointwise ? static_cast<size_t>(chunks * csize) : 0);
-  std::vector<T> gw_part(gw ? static_cast<size_t>(chunks * wsize) : 0, T(0));
-  parallel_for(0, chunks, 1, [&](int64_t lo, int64_t hi) {
+template <typename T> void conv_backward(const ConvGeom& g, const T* gy, const T* x, const T* w, T* gx, T* gw) {
+  const Schedule s(g);
+  const int64_t wsize = g.o * g.k;
+  // Per-chunk partial weight gradients, summed in chunk order afterwards (deterministic).
+  std::vector<T> gw_part(gw && s.per_chunk ? static_cast<size_t>(s.chunks * wsize) : 0, T(0));
+  parallel_for(0, s.chunks, 1, [&](int64_t lo, int64_t hi) {
+    Scratch<T> col_buf, gy_buf;
     for (int64_t t = lo; t < hi; ++t) {
-      for (int64_t n = chunk_begin(g, t, chunks); n < chunk_begin(g, t + 1, chunks); ++n) {
-        const T* gyn = gy + n * ohw;
-        const T* xn = x + n * chw;
-        if (gx) {
-          T* gxn = gx + n * chw;
-          if (g.pointwise) {
-            for (int64_t gr = 0; gr < g.groups; ++gr)
-              mat(gxn + gr * g.cg * g.hw, g.cg, g.hw, g.hw).noalias() =
-                  cmat(w + gr * g.og * g.k, g.og, g.k, g.k).transpose() *
-                  cmat(gyn + gr * g.og * g.howo, g.og, g.howo, g.howo);
-          } else {
-            T* gcol = gcols.data() + t * csize;
-            for (int64_t gr = 0; gr < g.groups; ++gr)
-              mat(gcol + gr * g.k * g.howo, g.k, g.howo, g.howo).noalias() =
-                  cmat(w + gr * g.og * g.k, g.og, g.k, g.k).transpose() *
-                  cmat(gyn + gr * g.og * g.howo, g.og, g.howo, g.howo);
-            std::fill(gxn, gxn + chw, T(0));
-            col2im(gcol, g.howo, g, 0, g.c, gxn);
-          }
-        }
-        if (gw) {
-          const T* cn = xn;
-          if (!g.pointwise) {
-            T* col = cols.data() + t * csize;
-            im2col(xn, g, 0, g.c, col, g.howo);
-            cn = col;
-          }
-          T* part = gw_part.data() + t * wsize;
-          for (int64_t gr = 0; gr < g.groups; ++gr)
-            mat(part + gr * g.og * g.k, g.og, g.k, g.k).noalias() +=
-                cmat(gyn + gr * g.og * g.howo, g.og, g.howo, g.howo) *
-                cmat(cn + gr * g.k * g.howo, g.k, g.howo, g.howo).transpose();
-        }
-      }
-    }
-  });
-  if (!gw) return;
-  parallel_for(0, wsize, cpu::kGrain / std::max<int64_t>(chunks, 1), [&](int64_t lo, int64_t hi) {
-    for (int64_t i = lo; i < hi; ++i) {
-      T s = 0;
-      for (int64_t t = 0; t < chunks; ++t) s += gw_part[static_cast<size_t>(t * wsize + i)];
-      gw[i] = s;
-    }
-  });
-}
-
-template <typename T>
-void conv_backward_batched(const ConvGeom& g, const T* gy, const T* x, const T* w, T* gx, T* gw) {
-  const int64_t chw = g.c * g.hw, len = g.n * g.howo;
-  // The output gradient as one (o, n * howo) matrix.
-  std::vector<T> gyt_buf(g.n == 1 ? 0 : static_cast<size_t>(g.o * len));
-  if (g.n > 1)
-    parallel_for(0, g.n * g.o, std::max<int64_t>(1, cpu::kGrain / std::max<int64_t>(g.howo, 1)),
-                 [&](int64_t lo, int64_t hi) {
-                   for (int64_t i = lo; i < hi; ++i) {
-                     const int64_t n = i / g.o, o = i % g.o;
-                     std::copy(gy + i * g.howo, gy + (i + 1) * g.howo, gyt_buf.data() + o * len + n * g.howo);
-                   }
-                 });
-  const T* gyt = g.n == 1 ? gy : gyt_buf.data();
-  const bool direct = g.pointwise && g.n == 1;
-  std::vector<T> cols(direct ? 0 : static_cast<size_t>(g.ktot * len));
-  if (gw) {
-    if (!direct)
-      for_each_plane(g, g.kh * g.kw * g.howo, [&](int64_t n, int64_t c) {
-        im2col(x + n * chw, g, c, c + 1, cols.data() + n * g.howo, len);
+      T* gw_dst = gw && s.per_chunk ? gw_part.data() + t * wsize : gw;
+      s.blocks_of(g, t, [&](const Block& blk) {
+        backward_block(g, blk, gy, x, w, gx, gw_dst, s.per_chunk, col_buf, gy_buf);
       });
-    const T* col = direct ? x : cols.data();
-    for (int64_t gr = 0; gr < g.groups; ++gr)
-      mat(gw + gr * g.og * g.k, g.og, g.k, g.k).noalias() =
-          cmat(gyt + gr * g.og * len, g.og, len, len) * cmat(col + gr * g.k * len, g.k, len, len).transpose();
-  }
-  if (!gx) return;
-  // The column buffer is free again: reuse it for the column-matrix gradient.
-  T* gcol = direct ? gx : cols.data();
-  for (int64_t gr = 0; gr < g.groups; ++gr)
-    mat(gcol + gr * g.k * len, g.k, len, len).noalias() =
-        cmat(w + gr * g.og * g.k, g.og, g.k, g.k).transpose() * cmat(gyt + gr * g.og * len, g.og, len, len);
-  if (direct) return;
-  for_each_plane(g, g.kh * g.kw * g.howo, [&](int64_t n, int64_t c) {
-    T* plane = gx + n * chw + c * g.hw;
-    std::fill(plane, plane + g.hw, T(0));
-    col2im(cols.data() + n * g.howo, len, g, c, c + 1, gx + n * chw);
+    }
+  });
+  if (!gw || !s.per_chunk) return;
+  parallel_for(0, wsize, std::max<int64_t>(1, cpu::kGrain / s.chunks), [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) {
+      T acc = 0;
+      for (int64_t t = 0; t < s.chunks; ++t) acc += gw_part[static_cast<size_t>(t * wsize + i)];
+      gw[i] = acc;
+    }
   });
 }
 
@@ -344,13 +347,7 @@ void CpuBackend::conv2d_backward(const Tensor& gy_in, const Tensor& x_in, const 
     const T* gyp = static_cast<const T*>(gy.raw_data());
     if (gb.defined()) conv_grad_bias<T>(g, gyp, static_cast<T*>(gb.raw_data()));
     if (!gxp && !gwp) return;
-    const T* xp = static_cast<const T*>(x.raw_data());
-    const T* wp = static_cast<const T*>(w.raw_data());
-    if (per_image(g)) {
-      conv_backward_per_image<T>(g, gyp, xp, wp, gxp, gwp);
-    } else {
-      conv_backward_batched<T>(g, gyp, xp, wp, gxp, gwp);
-    }
+    conv_backward<T>(g, gyp, static_cast<const T*>(x.raw_data()), static_cast<const T*>(w.raw_data()), gxp, gwp);
   });
   if (gx.defined()) cpu::narrow_into(gx, grad_x);
   if (gw.defined()) cpu::narrow_into(gw, grad_w);

@@ -46,6 +46,23 @@ inline AvgWindow avg_window(const Pool2dParams& p, const Planes& g, int64_t oh, 
 inline int64_t adaptive_start(int64_t i, int64_t out, int64_t in) { return i * in / out; }
 inline int64_t adaptive_end(int64_t i, int64_t out, int64_t in) { return ((i + 1) * in + out - 1) / out; }
 
+// Sum of the window rows [h0, h1) x [w0, w1) of a plane. Independent partial sums let long rows
+// (global pooling) vectorize; a single accumulator would serialize on the add latency.
+template <typename T> T window_sum(const T* plane, int64_t w, int64_t h0, int64_t h1, int64_t w0, int64_t w1) {
+  constexpr int kLanes = 8;
+  T acc[kLanes] = {};
+  T s = 0;
+  for (int64_t ih = h0; ih < h1; ++ih) {
+    const T* row = plane + ih * w;
+    int64_t iw = w0;
+    for (; iw + kLanes <= w1; iw += kLanes)
+      for (int k = 0; k < kLanes; ++k) acc[k] += row[iw + k];
+    for (; iw < w1; ++iw) s += row[iw];
+  }
+  for (int k = 0; k < kLanes; ++k) s += acc[k];
+  return s;
+}
+
 template <typename T> void max_pool_kernel(const Planes& g, const Pool2dParams& p, const T* x, T* y, int64_t* idx) {
   for_each_plane(g.count, g.ho * g.wo * p.kernel_h * p.kernel_w, [&](int64_t plane) {
     const T* xp = x + plane * g.h * g.w;
@@ -95,9 +112,7 @@ template <typename T> void avg_pool_kernel(const Planes& g, const Pool2dParams& 
     for (int64_t oh = 0; oh < g.ho; ++oh) {
       for (int64_t ow = 0; ow < g.wo; ++ow) {
         const AvgWindow win = avg_window(p, g, oh, ow);
-        T s = 0;
-        for (int64_t ih = win.h0; ih < win.h1; ++ih)
-          for (int64_t iw = win.w0; iw < win.w1; ++iw) s += xp[ih * g.w + iw];
+        const T s = window_sum(xp, g.w, win.h0, win.h1, win.w0, win.w1);
         // A window lying wholly in the padding averages nothing: 0, as in PyTorch.
         yp[oh * g.wo + ow] = win.h0 < win.h1 && win.w0 < win.w1 ? s / static_cast<T>(win.divisor) : T(0);
       }
@@ -130,10 +145,7 @@ template <typename T> void adaptive_avg_kernel(const Planes& g, const T* x, T* y
       const int64_t h0 = adaptive_start(oh, g.ho, g.h), h1 = adaptive_end(oh, g.ho, g.h);
       for (int64_t ow = 0; ow < g.wo; ++ow) {
         const int64_t w0 = adaptive_start(ow, g.wo, g.w), w1 = adaptive_end(ow, g.wo, g.w);
-        T s = 0;
-        for (int64_t ih = h0; ih < h1; ++ih)
-          for (int64_t iw = w0; iw < w1; ++iw) s += xp[ih * g.w + iw];
-        yp[oh * g.wo + ow] = s / static_cast<T>((h1 - h0) * (w1 - w0));
+        yp[oh * g.wo + ow] = window_sum(xp, g.w, h0, h1, w0, w1) / static_cast<T>((h1 - h0) * (w1 - w0));
       }
     }
   });
