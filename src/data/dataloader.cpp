@@ -140,17 +140,27 @@ void DataLoader::stop() {
   current_ = Batch();
 }
 
+void DataLoader::set_epoch(uint64_t epoch, int64_t first_batch) {
+  TS_CHECK(first_batch >= 0 && first_batch <= size(),
+           "DataLoader::set_epoch: first_batch {} is outside the epoch's {} batches", first_batch, size());
+  next_epoch_ = epoch;
+  next_first_batch_ = first_batch;
+}
+
 DataLoader::Iterator DataLoader::begin() {
   stop();
   epoch_ = next_epoch_;
   next_epoch_ = epoch_ + 1;
+  const int64_t first = std::min(next_first_batch_, size());
+  next_first_batch_ = 0;
   auto run = std::make_unique<Run>();
   run->epoch = epoch_;
   run->order = epoch_order(dataset_->size(), options_.shuffle, options_.seed, epoch_);
   run->num_batches = size();
   run->window = static_cast<int64_t>(options_.num_workers) * options_.prefetch_factor;
+  run->next_yield = run->next_claim = run->consumed = first;
   run_ = std::move(run);
-  const int64_t threads = std::min<int64_t>(options_.num_workers, run_->num_batches);
+  const int64_t threads = std::min<int64_t>(options_.num_workers, run_->num_batches - first);
   try {
     for (int64_t t = 0; t < threads; ++t) {
       run_->workers.emplace_back([this, r = run_.get()] { r->work(*dataset_, options_); });

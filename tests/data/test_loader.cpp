@@ -212,6 +212,40 @@ TEST_CASE("DataLoader batches are bitwise identical for 0, 1 and 3 workers, augm
   }
 }
 
+TEST_CASE("DataLoader resumes mid-epoch with the batches an uninterrupted epoch yields", "[data]") {
+  auto images = std::make_shared<TensorDataset>(ts::rand({40, 1, 6, 6}), ts::randint(0, 10, {40}));
+  auto augment = std::make_shared<RandomCrop>(6, 1);
+  for (int workers : {0, 2}) {
+    DataLoader loader(images, {.batch_size = 6, .shuffle = true, .num_workers = workers, .seed = 3,
+                               .transform = augment});
+    loader.set_epoch(4);
+    const EpochRecord full = run_epoch(loader);
+    REQUIRE(full.indices.size() == 7);
+    auto probe = std::make_shared<ProbeDataset>(images);
+    DataLoader resumed(probe, {.batch_size = 6, .shuffle = true, .num_workers = workers, .seed = 3,
+                               .transform = augment});
+    resumed.set_epoch(4, 5);
+    std::vector<int64_t> positions;
+    EpochRecord tail;
+    for (auto& batch : resumed) {
+      positions.push_back(batch.index);
+      const auto* p = static_cast<const uint8_t*>(batch.data.raw_data());
+      tail.data.emplace_back(p, p + batch.data.nbytes());
+      tail.indices.push_back(batch.indices);
+    }
+    REQUIRE(positions == std::vector<int64_t>{5, 6});
+    REQUIRE(tail.indices == std::vector<std::vector<int64_t>>(full.indices.begin() + 5, full.indices.end()));
+    REQUIRE(tail.data == std::vector<std::vector<uint8_t>>(full.data.begin() + 5, full.data.end()));
+    REQUIRE(probe->calls.load() == 6 + 4);  // the skipped batches were never loaded
+    // The start applies once: the next begin() runs epoch 5 from its first batch.
+    REQUIRE(run_epoch(resumed).indices.size() == 7);
+    REQUIRE(resumed.epoch() == 5);
+    resumed.set_epoch(0, 7);  // starting at the end is an empty epoch
+    REQUIRE(resumed.begin() == resumed.end());
+    REQUIRE_THROWS_WITH(resumed.set_epoch(0, 8), Contains("first_batch 8 is outside the epoch's 7 batches"));
+  }
+}
+
 TEST_CASE("DataLoader collates a batch into one allocation", "[data]") {
   DataLoader loader(indexed_dataset(10, {3, 5}), {.batch_size = 4});
   auto it = loader.begin();

@@ -83,8 +83,10 @@ class DataLoader {
 
   /// Batches per epoch.
   int64_t size() const;
-  /// Selects the epoch the next begin() runs (its shuffle order and augmentation).
-  void set_epoch(uint64_t epoch) { next_epoch_ = epoch; }
+  /// Selects the epoch the next begin() runs (its shuffle order and augmentation) and the
+  /// batch it starts at: resuming at batch k of epoch e yields exactly the batches k, k+1, ...
+  /// of an uninterrupted epoch e, without loading the first k. The start applies once.
+  void set_epoch(uint64_t epoch, int64_t first_batch = 0);
   /// The epoch of the latest begin().
   uint64_t epoch() const { return epoch_; }
 
@@ -104,6 +106,7 @@ class DataLoader {
   std::shared_ptr<const Dataset> dataset_;
   DataLoaderOptions options_;
   uint64_t next_epoch_ = 0;
+  int64_t next_first_batch_ = 0;
   uint64_t epoch_ = 0;
   std::unique_ptr<Run> run_;
   Batch current_;
