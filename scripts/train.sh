@@ -8,18 +8,19 @@
 # --data DIR is the datasets root holding mnist/ (or the mnist folder itself); default:
 # $TESSERA_DATA, else ../shared/data next to the repository. Every other argument goes to
 # the example program (see `bash scripts/train.sh --help`).
-# Environment: TESSERA_JOBS=N (build jobs), TESSERA_SKIP_DEPS=1 (skip install-deps.sh).
+# Environment: TESSERA_JOBS=N (build jobs), TESSERA_SKIP_DEPS=1 (skip install-deps.sh),
+# TESSERA_BUILD_DIR=DIR (build tree instead of build/).
 set -euo pipefail
 # shellcheck source=scripts/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-build_dir="$TESSERA_ROOT/build"
+build_dir="${TESSERA_BUILD_DIR:-$TESSERA_ROOT/build}"
 have_data=0
 for arg in "$@"; do
   case "$arg" in
     --data|--data=*) have_data=1 ;;
     -h|--help)
-      sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
+      sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
       echo
       if [[ -x "$build_dir/examples/logreg_mnist" ]]; then
         "$build_dir/examples/logreg_mnist" --help
