@@ -11,7 +11,8 @@
 #   TESSERA_JOBS=N          parallel build jobs (default: number of cores)
 #   TESSERA_TEST_JOBS=N     parallel ctest jobs (default: 2)
 #   TESSERA_DATA=DIR        datasets root for the data tests (default: ../shared/data)
-#   TESSERA_BUILD_DIR=DIR   build tree to use instead of build/ (or build-asan/)
+#   TESSERA_BUILD_DIR=DIR   build tree to use instead of build/
+#   TESSERA_ASAN_BUILD_DIR=DIR  the same for build-asan/
 #   TESSERA_SKIP_DEPS=1     do not run scripts/install-deps.sh
 set -euo pipefail
 # shellcheck source=scripts/common.sh
@@ -23,7 +24,7 @@ while [[ $# -gt 0 ]]; do
   case "$1" in
     --sanitize) sanitize="address,undefined" ;;
     --sanitize=*) sanitize="${1#--sanitize=}" ;;
-    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     --) shift; ctest_args=("$@"); break ;;
     *) echo "test.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
   esac
@@ -41,7 +42,7 @@ if [[ -z "$sanitize" ]]; then
   build_dir="${TESSERA_BUILD_DIR:-$TESSERA_ROOT/build}"
   tessera_configure "$build_dir" "${TESSERA_DEFAULT_BUILD_ARGS[@]}"
 else
-  build_dir="${TESSERA_BUILD_DIR:-$TESSERA_ROOT/build-asan}"
+  build_dir="${TESSERA_ASAN_BUILD_DIR:-$TESSERA_ROOT/build-asan}"
   # Benchmarks are skipped here: sanitized timings mean nothing and Eigen's GEMM templates
   # are slow to compile. -O2 -g keeps the tests fast and the reports readable.
   # GCC 12's avx512fintrin.h initializes _mm512_undefined_ps() with itself (`__m512 __Y = __Y`),
