@@ -12,8 +12,9 @@ struct GoldenArray {
   std::vector<double> data;
 };
 
+// A shape of {} is a 0-d tensor (a reduced loss); ts::tensor would make it 1-d.
 inline ts::Tensor to_tensor(const GoldenArray& a, ts::DType dtype = ts::kFloat64) {
-  return ts::tensor<double>(a.data, a.shape, ts::TensorOptions(dtype));
+  return ts::tensor<double>(a.data, {}, ts::TensorOptions(dtype)).reshape(a.shape);
 }
 
 // clang-format off

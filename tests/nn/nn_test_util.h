@@ -27,7 +27,7 @@ inline void fill_deterministic(nn::Module& m) {
   }
 }
 
-inline Tensor golden(const golden::modules::GoldenArray& a, DType dtype = kFloat64) {
+inline Tensor gold(const golden::modules::GoldenArray& a, DType dtype = kFloat64) {
   return golden::modules::to_tensor(a, dtype);
 }
 
