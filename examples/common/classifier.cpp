@@ -1,0 +1,197 @@
+#include "common/classifier.h"
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <tessera/tessera.h>
+#include <tessera/train/checkpointing.h>
+#include <tessera/util/metrics_log.h>
+#include <tessera/util/progress.h>
+
+namespace ts::examples {
+
+void add_common_flags(util::ArgParser& args, const CommonDefaults& d) {
+  args.add("data", "datasets root (holding mnist/, cifar10/) or the dataset's own folder (default: $TESSERA_DATA, "
+                   "else ../shared/data)")
+      .add("epochs", "passes over the training set", std::to_string(d.epochs))
+      .add("batch-size", "samples per optimizer step", std::to_string(d.batch_size))
+      .add("lr", "learning rate", fmt::format("{}", d.lr))
+      .add("seed", "seed for initialization, shuffling, augmentation and dropout", "0")
+      .add("threads", "CPU threads (default: TESSERA_NUM_THREADS, else all cores)")
+      .add("workers", "data loader worker threads", "2")
+      .add("save", "write a checkpoint to this file after every epoch (atomically)")
+      .add("resume", "continue from this checkpoint (model, optimizer, schedule, RNG, epoch)")
+      .add("log", "append per-epoch metrics to this CSV file")
+      .add("plot", "write loss/accuracy curves to this SVG file (default: next to --log)")
+      .add("train-limit", "use only the first N training samples per epoch (quick runs)", "0")
+      .add("min-test-acc", "exit with status 3 if the final test accuracy (0..1) is below this");
+}
+
+CommonOptions read_common_flags(const util::ArgParser& a) {
+  CommonOptions o;
+  if (a.has("data")) {
+    o.data = a.get("data");
+  } else if (const char* env = std::getenv("TESSERA_DATA"); env && *env) {
+    o.data = env;
+  } else {
+    o.data = "../shared/data";
+  }
+  o.epochs = a.get_int("epochs", 1);
+  o.batch_size = a.get_int("batch-size", 1);
+  o.lr = a.get_double("lr");
+  TS_CHECK(o.lr > 0, "--lr must be positive, got {}", o.lr);
+  o.seed = static_cast<uint64_t>(a.get_int("seed", 0));
+  o.threads = a.has("threads") ? static_cast<int>(a.get_int("threads", 1)) : 0;
+  o.workers = a.get_int("workers", 0);
+  o.train_limit = a.get_int("train-limit", 0);
+  if (a.has("save")) o.save = a.get("save");
+  if (a.has("resume")) o.resume = a.get("resume");
+  if (a.has("log")) o.log = a.get("log");
+  if (a.has("plot")) {
+    o.plot = a.get("plot");
+  } else if (!o.log.empty()) {
+    o.plot = std::filesystem::path(o.log).replace_extension(".svg").string();
+  }
+  if (a.has("min-test-acc")) o.min_test_acc = a.get_double("min-test-acc");
+  return o;
+}
+
+namespace {
+
+struct EpochResult {
+  double loss = 0, accuracy = 0;
+  int64_t samples = 0;
+};
+
+// Loss and correct-prediction count of one batch (the logits are (B, classes)).
+std::pair<double, int64_t> batch_stats(const Tensor& logits, const Tensor& loss, const Tensor& target) {
+  const int64_t correct = sum(eq(argmax(logits, 1), target)).item<int64_t>();
+  return {loss.item<double>(), correct};
+}
+
+EpochResult train_one_epoch(ClassifierSetup& s, int64_t epoch, int64_t epochs, int64_t max_batches, int64_t& step) {
+  s.model->train();
+  s.train->set_epoch(static_cast<uint64_t>(epoch));
+  const int64_t batches = max_batches > 0 ? std::min(max_batches, s.train->size()) : s.train->size();
+  util::ProgressBar bar(fmt::format("epoch {}/{}", epoch + 1, epochs), batches);
+  EpochResult r;
+  double loss_sum = 0;
+  int64_t correct = 0, done = 0;
+  for (auto& batch : *s.train) {
+    if (done == batches) break;
+    Tensor logits = s.model->forward(batch.data);
+    Tensor loss = cross_entropy(logits, batch.target);
+    s.optimizer->zero_grad();
+    loss.backward();
+    s.optimizer->step();
+    ++step;
+    ++done;
+    const auto [l, c] = batch_stats(logits.detach(), loss.detach(), batch.target);
+    loss_sum += l * static_cast<double>(batch.size());
+    correct += c;
+    r.samples += batch.size();
+    bar.update(done, batch.size(),
+               {{"loss", loss_sum / static_cast<double>(r.samples)},
+                {"acc", static_cast<double>(correct) / static_cast<double>(r.samples)}});
+  }
+  bar.finish();
+  r.loss = loss_sum / static_cast<double>(std::max<int64_t>(r.samples, 1));
+  r.accuracy = static_cast<double>(correct) / static_cast<double>(std::max<int64_t>(r.samples, 1));
+  return r;
+}
+
+EpochResult evaluate(ClassifierSetup& s) {
+  s.model->eval();
+  NoGradGuard no_grad;
+  s.test->set_epoch(0);
+  EpochResult r;
+  double loss_sum = 0;
+  int64_t correct = 0;
+  for (auto& batch : *s.test) {
+    Tensor logits = s.model->forward(batch.data);
+    const auto [l, c] = batch_stats(logits, cross_entropy(logits, batch.target), batch.target);
+    loss_sum += l * static_cast<double>(batch.size());
+    correct += c;
+    r.samples += batch.size();
+  }
+  r.loss = loss_sum / static_cast<double>(std::max<int64_t>(r.samples, 1));
+  r.accuracy = static_cast<double>(correct) / static_cast<double>(std::max<int64_t>(r.samples, 1));
+  return r;
+}
+
+// All rows of a metrics CSV (for plots that include epochs from before a resume).
+std::map<std::string, std::vector<double>> read_csv(const std::string& path) {
+  std::map<std::string, std::vector<double>> cols;
+  std::ifstream f(path);
+  std::string line;
+  std::vector<std::string> names;
+  if (!std::getline(f, line)) return cols;
+  for (std::stringstream ss(line); std::getline(ss, line, ',');) names.push_back(line);
+  while (std::getline(f, line)) {
+    std::stringstream ss(line);
+    std::string cell;
+    for (size_t i = 0; i < names.size() && std::getline(ss, cell, ','); ++i) cols[names[i]].push_back(std::stod(cell));
+  }
+  return cols;
+}
+
+void write_plot(const std::string& path, const std::string& title, const std::map<std::string, std::vector<double>>& c) {
+  const auto& x = c.at("epoch");
+  util::write_svg_plot(path, title,
+                       {{"loss", {{"train", x, c.at("train_loss")}, {"test", x, c.at("test_loss")}}},
+                        {"accuracy", {{"train", x, c.at("train_acc")}, {"test", x, c.at("test_acc")}}}});
+}
+
+}  // namespace
+
+double run_classifier_training(ClassifierSetup& s, const CommonOptions& o) {
+  train::TrainingPosition pos;
+  if (!o.resume.empty()) {
+    const auto loaded = train::load_training_checkpoint(o.resume, *s.model, *s.optimizer, s.scheduler.get());
+    auto it = loaded.metadata.find("model");
+    TS_CHECK(it != loaded.metadata.end() && it->second == s.name,
+             "--resume: {} holds a '{}' checkpoint, but this run trains '{}'", o.resume,
+             it == loaded.metadata.end() ? "?" : it->second, s.name);
+    pos = loaded.position;
+    std::printf("resumed from %s: %lld epochs done, %lld steps\n", o.resume.c_str(),
+                static_cast<long long>(pos.epoch), static_cast<long long>(pos.step));
+  }
+  const std::vector<std::string> columns = {"epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds"};
+  util::MetricsLog log(columns, o.log, /*append=*/!o.resume.empty());
+  const int64_t max_batches = o.train_limit > 0 ? (o.train_limit + o.batch_size - 1) / o.batch_size : 0;
+  double test_acc = 0;
+  for (int64_t epoch = pos.epoch; epoch < o.epochs; ++epoch) {
+    const double lr = s.optimizer->param_groups().front().options().get_lr();
+    util::ProgressBar timer("", 1);
+    const EpochResult tr = train_one_epoch(s, epoch, o.epochs, max_batches, pos.step);
+    const double train_seconds = timer.elapsed_seconds();
+    const EpochResult te = evaluate(s);
+    test_acc = te.accuracy;
+    if (s.scheduler) s.scheduler->step();
+    pos.epoch = epoch + 1;
+    std::printf("epoch %lld/%lld: train loss %.4f acc %.2f%% | test loss %.4f acc %.2f%% (%lld images) | %.1f s, %.0f "
+                "samples/s | lr %.4g\n",
+                static_cast<long long>(epoch + 1), static_cast<long long>(o.epochs), tr.loss, 100 * tr.accuracy, te.loss,
+                100 * te.accuracy, static_cast<long long>(te.samples), train_seconds,
+                static_cast<double>(tr.samples) / train_seconds, lr);
+    std::fflush(stdout);
+    log.log({{"epoch", static_cast<double>(epoch + 1)}, {"train_loss", tr.loss}, {"train_acc", tr.accuracy},
+             {"test_loss", te.loss}, {"test_acc", te.accuracy}, {"lr", lr}, {"seconds", train_seconds}});
+    if (!o.save.empty()) train::save_training_checkpoint(o.save, *s.model, *s.optimizer, s.scheduler.get(), pos, {{"model", s.name}});
+    if (!o.plot.empty()) {
+      std::map<std::string, std::vector<double>> cols;
+      if (!o.log.empty()) {
+        cols = read_csv(o.log);
+      } else {
+        for (const auto& c : columns) cols[c] = log.series(c);
+      }
+      write_plot(o.plot, s.name, cols);
+    }
+  }
+  if (pos.epoch >= o.epochs && o.epochs > 0 && test_acc == 0) test_acc = evaluate(s).accuracy;  // resumed a finished run
+  return test_acc;
+}
+
+}  // namespace ts::examples

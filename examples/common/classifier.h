@@ -1,0 +1,45 @@
+#pragma once
+// The training loop shared by the image-classification trainers: flags, epochs with a live
+// progress bar, evaluation, per-epoch summary, CSV log, SVG plot and checkpoints.
+#include <functional>
+#include <memory>
+#include <string>
+
+#include <tessera/data/dataloader.h>
+#include <tessera/nn.h>
+#include <tessera/optim.h>
+#include <tessera/util/cli.h>
+
+namespace ts::examples {
+
+/// Flags every trainer has; `defaults` holds its own defaults for epochs/batch/lr.
+struct CommonDefaults {
+  int64_t epochs = 10, batch_size = 64;
+  double lr = 0.01;
+};
+void add_common_flags(util::ArgParser& args, const CommonDefaults& defaults);
+
+struct CommonOptions {
+  std::string data, save, resume, log, plot;
+  int64_t epochs = 0, batch_size = 0, workers = 0, train_limit = 0;
+  double lr = 0;
+  uint64_t seed = 0;
+  int threads = 0;
+  double min_test_acc = -1;
+};
+CommonOptions read_common_flags(const util::ArgParser& args);
+
+/// What the loop needs from a trainer.
+struct ClassifierSetup {
+  std::string name;  ///< e.g. "mnist-cnn", shown in logs and stored in checkpoints
+  std::shared_ptr<nn::UnaryModule> model;
+  std::unique_ptr<optim::Optimizer> optimizer;
+  std::unique_ptr<optim::LRScheduler> scheduler;  ///< stepped once per epoch; may be null
+  std::unique_ptr<data::DataLoader> train, test;
+};
+
+/// Runs the epochs (resuming from options.resume if set), returns the final test accuracy.
+/// Exit-status helper: trainers return 3 when options.min_test_acc is not reached.
+double run_classifier_training(ClassifierSetup& setup, const CommonOptions& options);
+
+}  // namespace ts::examples
