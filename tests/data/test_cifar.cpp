@@ -129,8 +129,8 @@ TEST_CASE("CIFAR-10 reader rejects missing, truncated and corrupt files", "[data
   write_file(empty, {});
   REQUIRE_THROWS_WITH(read_cifar10_batch(empty), Contains(empty) && Contains("is empty"));
 
-  Bytes cut = records(0, 3);
-  cut.resize(cut.size() - 100);
+  const Bytes three = records(0, 3);
+  const Bytes cut(three.begin(), three.end() - 100);
   const std::string short_file = dir.file("short.bin");
   write_file(short_file, cut);
   REQUIRE_THROWS_WITH(read_cifar10_batch(short_file),

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstring>
 #include <set>
+#include <stdexcept>
 #include <thread>
 #include <vector>
 
@@ -358,6 +359,20 @@ TEST_CASE("DataLoader re-throws a worker's exception in the consumer", "[data]")
     REQUIRE_THROWS_WITH(consume(), Contains("sample 37"));
     REQUIRE(delivered == std::vector<int64_t>{0, 1, 2});
   }
+  // Exceptions keep their type (here not a ts::Error).
+  class OutOfRange final : public Dataset {
+   public:
+    int64_t size() const override { return 9; }
+    Example get(int64_t index) const override {
+      if (index == 8) throw std::out_of_range("no sample 8");
+      return {ts::ones({1}), ts::Tensor()};
+    }
+  };
+  DataLoader typed(std::make_shared<OutOfRange>(), {.batch_size = 4, .num_workers = 2});
+  auto it = typed.begin();
+  ++it;
+  REQUIRE_THROWS_AS(++it, std::out_of_range);
+  REQUIRE(it == typed.end());
   // A transform's exception travels the same way.
   auto bad_crop = std::make_shared<RandomCrop>(5, 0);
   DataLoader loader(indexed_dataset(8, {2, 2}), {.batch_size = 2, .num_workers = 2, .transform = bad_crop});
