@@ -1,5 +1,7 @@
 #include "json.h"
 
+#include <unordered_set>
+
 #include "tessera/error.h"
 
 namespace ts::io::json {
@@ -117,16 +119,15 @@ class Parser {
       ++pos_;
       return v;
     }
+    std::unordered_set<std::string> keys;  // a header may list thousands of tensors
     for (;;) {
       skip_ws();
       if (pos_ >= s_.size() || s_[pos_] != '"') fail(fmt::format("expected a quoted key but found {}", describe_here()));
       const size_t key_pos = pos_;
       std::string key = string();
-      for (const auto& m : v.members) {
-        if (m.first == key) {
-          pos_ = key_pos;
-          fail(fmt::format("duplicate key \"{}\"", key));
-        }
+      if (!keys.insert(key).second) {
+        pos_ = key_pos;
+        fail(fmt::format("duplicate key \"{}\"", key));
       }
       skip_ws();
       expect(':');

@@ -152,6 +152,14 @@ TEST_CASE("save and load round-trip every dtype, shape, name and metadata", "[io
   REQUIRE(file[8] == '{');
   REQUIRE(8 + n <= file.size());
 
+  // Many tensors (a large model's state dict): order and contents survive.
+  ts::StateDict many;
+  for (int i = 0; i < 3000; ++i) many.insert("layers." + std::to_string(i) + ".weight", ts::full({2}, i, ts::kInt32));
+  ts::save(many, path);
+  const ts::Checkpoint many_back = ts::load(path);
+  REQUIRE(many_back.tensors.keys() == many.keys());
+  REQUIRE(many_back.tensors.at("layers.2999.weight").to_vector<int32_t>() == std::vector<int32_t>{2999, 2999});
+
   // An empty state dict (and no metadata) is a valid file too.
   ts::save(ts::StateDict(), path);
   const ts::Checkpoint none = ts::load(path);
