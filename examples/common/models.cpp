@@ -71,7 +71,7 @@ ResNet::ResNet(int64_t depth, int64_t num_classes) : nn::UnaryModule("ResNet"), 
   }
   fc_ = register_module("fc", std::make_shared<nn::Linear>(64, num_classes));
   // Kaiming-normal conv weights (fan_out, ReLU), as in torchvision's ResNets.
-  for (auto& m : modules()) {
+  for (auto& m : modules(/*include_self=*/false)) {
     if (auto* conv = dynamic_cast<nn::Conv2d*>(m.get()))
       nn::init::kaiming_normal_(conv->weight, 0.0, nn::init::FanMode::FanOut, nn::init::Nonlinearity::ReLU);
   }
