@@ -24,15 +24,19 @@ std::vector<Tensor> AccumulateGrad::apply(std::vector<Tensor>&& grads) {
   auto leaf = leaf_.lock();
   if (!leaf || !grads[0].defined()) return {};
   auto& meta = *leaf->autograd;
-  Tensor g = grads[0];
+  Tensor g = std::move(grads[0]);
   for (auto& hook : meta.leaf_hooks) {
     Tensor replaced = hook(g);
     if (replaced.defined()) g = replaced;
   }
   if (meta.grad.defined()) {
     meta.grad = meta.grad + g;
+  } else if (g.is_contiguous() && g.storage_offset() == 0 && g.weak_impl().use_count() == 1 &&
+             g.storage().use_count() == 1) {
+    // Nobody else holds this gradient or its storage: keep it without copying.
+    meta.grad = std::move(g);
   } else {
-    // The incoming buffer may alias another tensor's gradient: own a copy.
+    // The incoming buffer may alias another tensor or gradient: own a copy.
     meta.grad = g.clone();
   }
   return {};

@@ -96,12 +96,37 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   TS_CHECK(x.dim() >= 1 && x.shape().back() == weight.shape()[1],
            "linear: input of shape {} does not match weight of shape {} (expected last input dim {})",
            shape_str(x.shape()), shape_str(weight.shape()), weight.shape()[1]);
-  Tensor y = matmul(x, weight.t());
-  if (bias.defined()) {
-    TS_CHECK(bias.dim() == 1 && bias.shape()[0] == weight.shape()[0],
-             "linear: bias of shape {} does not match weight of shape {} (expected [{}])", shape_str(bias.shape()),
-             shape_str(weight.shape()), weight.shape()[0]);
-    y = y + bias;
+  TS_CHECK(!bias.defined() || (bias.dim() == 1 && bias.shape()[0] == weight.shape()[0]),
+           "linear: bias of shape {} does not match weight of shape {} (expected [{}])",
+           bias.defined() ? shape_str(bias.shape()) : "", shape_str(weight.shape()), weight.shape()[0]);
+  check_matmul_dtypes("linear", x, weight);
+  // One node for the whole layer (not matmul + transpose + add), so that the weight gradient
+  // is computed directly in the weight's (out, in) layout: g^T @ x, no transposed copy.
+  const int64_t in = weight.shape()[1], out_features = weight.shape()[0];
+  Shape out_shape = x.shape();
+  out_shape.back() = out_features;
+  Tensor y;
+  {
+    NoGradGuard no_grad;
+    const Tensor x2 = x.reshape({-1, in});
+    y = batched_matmul(x2.unsqueeze(0), weight.t().unsqueeze(0)).view({x2.size(0), out_features});
+    if (bias.defined()) y.add_(bias);
+    y = y.view(out_shape);
+  }
+  if (autograd::any_requires_grad({&x, &weight, &bias})) {
+    autograd::record("linear", {x, weight, bias}, {y},
+                     [sx = SavedTensor(x), sw = SavedTensor(weight), in](const std::vector<Tensor>& g,
+                                                                         const Node& self) -> std::vector<Tensor> {
+                       const Tensor g2 = g[0].reshape({-1, g[0].shape().back()});
+                       Tensor gx, gw, gb;
+                       if (self.needs_input_grad(0)) {
+                         const Tensor xv = sx.unpack(self);
+                         gx = mm(g2, sw.unpack(self)).view(xv.shape());
+                       }
+                       if (self.needs_input_grad(1)) gw = mm(g2.t(), sx.unpack(self).reshape({-1, in}));
+                       if (self.needs_input_grad(2)) gb = sum(g2, {0});
+                       return {gx, gw, gb};
+                     });
   }
   return y;
 }
