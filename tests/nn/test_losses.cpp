@@ -47,7 +47,8 @@ TEST_CASE("CrossEntropyLoss and NLLLoss modules match PyTorch", "[nn-module][los
   require_close(nn::CrossEntropyLoss(nn::CrossEntropyLossOptions().weight(class_weights()).label_smoothing(0.1))(
                     logits, targets()),
                 gold(ce_smooth), 1e-5, 1e-6);
-  require_close(nn::CrossEntropyLoss()(det({2, 3, 2, 2}, 0.4, 2.0), tensor<int64_t>({0, 1, 2, 1, 2, 2, 0, 1}, {2, 2, 2})),
+  const Tensor target_4d = tensor<int64_t>({0, 1, 2, 1, 2, 2, 0, 1}, {2, 2, 2});
+  require_close(nn::CrossEntropyLoss()(det({2, 3, 2, 2}, 0.4, 2.0), target_4d),
                 gold(ce_4d), 1e-5, 1e-6);
 
   const Tensor lp = log_softmax(logits, 1);
@@ -70,7 +71,8 @@ TEST_CASE("Loss modules keep class weights as buffers that follow Module::to", "
   CHECK(loss.dtype() == kFloat64);
   require_close(loss, gold(ce_weighted), 1e-12, 1e-12);
 
-  nn::BCEWithLogitsLoss bce(nn::BCEWithLogitsLossOptions().weight(bce_weight(kFloat32)).pos_weight(bce_pos_weight(kFloat32)));
+  nn::BCEWithLogitsLoss bce(
+      nn::BCEWithLogitsLossOptions().weight(bce_weight(kFloat32)).pos_weight(bce_pos_weight(kFloat32)));
   CHECK(bce.state_dict().keys() == std::vector<std::string>{"weight", "pos_weight"});
 }
 
@@ -78,7 +80,9 @@ TEST_CASE("MSELoss and L1Loss match PyTorch for every reduction", "[nn-module][l
   const Tensor a = det({3, 4}), b = det({3, 4}, 1.0);
   const Tensor a64 = det({3, 4}, 0.0, 1.0, kFloat64), b64 = det({3, 4}, 1.0, 1.0, kFloat64);
   const std::vector<std::tuple<Reduction, const GoldenArray*, const GoldenArray*>> cases{
-      {Reduction::Mean, &mse_mean, &l1_mean}, {Reduction::Sum, &mse_sum, &l1_sum}, {Reduction::None, &mse_none, &l1_none}};
+      {Reduction::Mean, &mse_mean, &l1_mean},
+      {Reduction::Sum, &mse_sum, &l1_sum},
+      {Reduction::None, &mse_none, &l1_none}};
   for (const auto& [red, mse_g, l1_g] : cases) {
     require_close(nn::MSELoss(red)(a, b), gold(*mse_g), 1e-5, 1e-6);
     require_close(nn::L1Loss(red)(a, b), gold(*l1_g), 1e-5, 1e-6);
