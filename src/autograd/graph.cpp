@@ -42,7 +42,10 @@ std::vector<Tensor> AccumulateGrad::apply(std::vector<Tensor>&& grads) {
   return {};
 }
 
-SavedTensor::SavedTensor(const Tensor& t) : tensor_(t) {
+// A detached alias: it shares the storage (and so the version counter) but not the autograd
+// metadata. Saving the tensor itself would make a cycle for ops that save their own output
+// (node -> output -> grad_fn -> node) and leak every graph that is never backpropagated.
+SavedTensor::SavedTensor(const Tensor& t) : tensor_(t.defined() ? t.detach() : t) {
   if (t.defined()) version_ = t._version();
 }
 

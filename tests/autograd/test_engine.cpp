@@ -133,3 +133,14 @@ TEST_CASE("gradcheck reports a wrong gradient", "[autograd]") {
   REQUIRE_THROWS_WITH(autograd::gradcheck(bad, {x}), Catch::Contains("gradient mismatch"));
   REQUIRE_THROWS_WITH(autograd::gradcheck(bad, {ones({2}).requires_grad_()}), Catch::Contains("float64"));
 }
+
+TEST_CASE("a graph that is never backpropagated is freed (no node <-> output cycle)", "[autograd]") {
+  Tensor x = randn({3}).requires_grad_();
+  std::weak_ptr<autograd::Node> node;
+  {
+    Tensor y = tanh(x);  // tanh saves its own output for backward
+    node = y.grad_fn();
+    REQUIRE(!node.expired());
+  }
+  REQUIRE(node.expired());
+}
