@@ -74,7 +74,8 @@ void Backend::index_add(const Tensor&, int64_t, const Tensor&, const Tensor&) { 
 void Backend::gather(const Tensor&, int64_t, const Tensor&, const Tensor&) { unsupported("gather"); }
 void Backend::scatter_add(const Tensor&, int64_t, const Tensor&, const Tensor&) { unsupported("scatter_add"); }
 void Backend::sgd_update(const Tensor&, const Tensor&, const Tensor&, const SgdUpdate&) { unsupported("sgd_update"); }
-void Backend::adam_update(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, const AdamUpdate&) {
+void Backend::adam_update(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&,
+                          const AdamUpdate&) {
   unsupported("adam_update");
 }
 

@@ -72,8 +72,8 @@ void Adam::update(const Tensor& param, const Tensor& grad, const OptimizerOption
 std::unique_ptr<ParamState> Adam::load_state(const Tensor& param, const OptimizerOptions& options,
                                              const std::map<std::string, Tensor>& saved,
                                              const std::string& prefix) const {
-  return load_adam_state(name() + ".load_state_dict", param, static_cast<const AdamOptions&>(options).amsgrad(),
-                         saved, prefix);
+  return load_adam_state(name() + ".load_state_dict", param, static_cast<const AdamOptions&>(options).amsgrad(), saved,
+                         prefix);
 }
 
 AdamW::AdamW(std::vector<OptimizerParamGroup> groups, const AdamWOptions& defaults)
@@ -90,8 +90,8 @@ void AdamW::update(const Tensor& param, const Tensor& grad, const OptimizerOptio
 std::unique_ptr<ParamState> AdamW::load_state(const Tensor& param, const OptimizerOptions& options,
                                               const std::map<std::string, Tensor>& saved,
                                               const std::string& prefix) const {
-  return load_adam_state(name() + ".load_state_dict", param, static_cast<const AdamWOptions&>(options).amsgrad(),
-                         saved, prefix);
+  return load_adam_state(name() + ".load_state_dict", param, static_cast<const AdamWOptions&>(options).amsgrad(), saved,
+                         prefix);
 }
 
 }  // namespace ts::optim

@@ -1,5 +1,6 @@
 // The schedulers follow torch/optim/lr_scheduler.py (PyTorch 1.13) formula for formula,
-// including the chainable forms that read the groups' current lr, so values match bitwise.
+// including the chainable forms that read the groups' current lr, so values match PyTorch's
+// to rounding (exactly, where no multiply-add can be fused).
 #include "tessera/optim/lr_scheduler.h"
 
 #include <algorithm>
@@ -29,8 +30,9 @@ class SchedulerStateReader {
   }
   int64_t count(const std::string& key) {
     const Tensor& t = get(key);
-    TS_CHECK(t.numel() == 1 && !t.is_floating_point(), "{}: '{}' must be a one-element integer tensor but has shape {} and dtype {}",
-             who_, key, shape_str(t.shape()), dtype_name(t.dtype()));
+    TS_CHECK(t.numel() == 1 && !t.is_floating_point(),
+             "{}: '{}' must be a one-element integer tensor but has shape {} and dtype {}", who_, key,
+             shape_str(t.shape()), dtype_name(t.dtype()));
     return t.item<int64_t>();
   }
   double value(const std::string& key) {
@@ -169,8 +171,8 @@ std::vector<double> CosineAnnealingLR::compute_lr() const {
 
 // ---- LinearWarmupCosine ---------------------------------------------------------------------------
 
-LinearWarmupCosine::LinearWarmupCosine(Optimizer& optimizer, int64_t warmup_steps, int64_t total_steps,
-                                       double min_lr, double warmup_start_factor)
+LinearWarmupCosine::LinearWarmupCosine(Optimizer& optimizer, int64_t warmup_steps, int64_t total_steps, double min_lr,
+                                       double warmup_start_factor)
     : LRScheduler(optimizer, "LinearWarmupCosine"),
       warmup_steps_(warmup_steps),
       total_steps_(total_steps),
@@ -190,9 +192,11 @@ std::vector<double> LinearWarmupCosine::compute_lr() const {
   for (size_t g = 0; g < lrs.size(); ++g) {
     const double base = base_lrs()[g];
     if (e < warmup_steps_) {
-      lrs[g] = base * (start_factor_ + (1 - start_factor_) * static_cast<double>(e) / static_cast<double>(warmup_steps_));
+      lrs[g] =
+          base * (start_factor_ + (1 - start_factor_) * static_cast<double>(e) / static_cast<double>(warmup_steps_));
     } else if (e <= total_steps_) {
-      const double progress = static_cast<double>(e - warmup_steps_) / static_cast<double>(total_steps_ - warmup_steps_);
+      const double progress =
+          static_cast<double>(e - warmup_steps_) / static_cast<double>(total_steps_ - warmup_steps_);
       lrs[g] = min_lr_ + (base - min_lr_) * (1 + std::cos(kPi * progress)) / 2;
     } else {
       lrs[g] = min_lr_;
@@ -205,13 +209,13 @@ std::vector<double> LinearWarmupCosine::compute_lr() const {
 
 ReduceLROnPlateau::ReduceLROnPlateau(Optimizer& optimizer, const ReduceLROnPlateauOptions& options)
     : optimizer_(optimizer), options_(options) {
-  TS_CHECK(options.factor() < 1.0 && options.factor() >= 0,
-           "ReduceLROnPlateau: factor must be in [0, 1) but is {}", options.factor());
+  TS_CHECK(options.factor() < 1.0 && options.factor() >= 0, "ReduceLROnPlateau: factor must be in [0, 1) but is {}",
+           options.factor());
   TS_CHECK(options.patience() >= 0, "ReduceLROnPlateau: patience must be >= 0 but is {}", options.patience());
   TS_CHECK(options.cooldown() >= 0, "ReduceLROnPlateau: cooldown must be >= 0 but is {}", options.cooldown());
   TS_CHECK(options.min_lr() >= 0, "ReduceLROnPlateau: min_lr must be >= 0 but is {}", options.min_lr());
   best_ = options.mode() == ReduceLROnPlateauOptions::Mode::Min ? std::numeric_limits<double>::infinity()
-                                                                 : -std::numeric_limits<double>::infinity();
+                                                                : -std::numeric_limits<double>::infinity();
   for (const auto& g : optimizer_.param_groups()) last_lr_.push_back(g.options().get_lr());
 }
 

@@ -63,14 +63,16 @@ void Optimizer::check_group(const OptimizerParamGroup& group, size_t group_index
   for (size_t i = 0; i < group.params().size(); ++i) {
     const Tensor& p = group.params()[i];
     TS_CHECK(p.defined(), "{}: parameter {} of group {} is an undefined tensor", name_, i, group_index);
-    TS_CHECK(p.is_floating_point(), "{}: parameter {} of group {} has dtype {}; only floating-point tensors can be optimized",
-             name_, i, group_index, dtype_name(p.dtype()));
+    TS_CHECK(p.is_floating_point(),
+             "{}: parameter {} of group {} has dtype {}; only floating-point tensors can be optimized", name_, i,
+             group_index, dtype_name(p.dtype()));
     TS_CHECK(p.requires_grad(),
              "{}: parameter {} of group {} (shape {}) does not require grad; call requires_grad_() on it or leave it "
              "out of the optimizer",
              name_, i, group_index, shape_str(p.shape()));
-    TS_CHECK(p.is_leaf(), "{}: parameter {} of group {} (shape {}) is not a leaf tensor; can't optimize a non-leaf tensor",
-             name_, i, group_index, shape_str(p.shape()));
+    TS_CHECK(p.is_leaf(),
+             "{}: parameter {} of group {} (shape {}) is not a leaf tensor; can't optimize a non-leaf tensor", name_, i,
+             group_index, shape_str(p.shape()));
     TS_CHECK(seen.insert(p.unsafe_impl()).second,
              "{}: parameter {} of group {} (shape {}) appears more than once; each parameter may be in one group only",
              name_, i, group_index, shape_str(p.shape()));
@@ -107,22 +109,32 @@ Tensor Optimizer::step(const LossClosure& closure) {
     loss = closure();
   }
   NoGradGuard no_grad;
+  // Check every gradient first: a bad one must not leave the step half applied.
   size_t index = 0;
-  for (auto& group : groups_) {
+  for (const auto& group : groups_) {
     for (const Tensor& p : group.params()) {
       const Tensor grad = p.grad();
       if (grad.defined()) {
-        TS_CHECK(grad.shape() == p.shape(), "{}.step: the gradient of parameter {} has shape {} but the parameter has shape {}",
-                 name_, index, shape_str(grad.shape()), shape_str(p.shape()));
-        TS_CHECK(grad.dtype() == p.dtype(), "{}.step: the gradient of parameter {} has dtype {} but the parameter has {}",
-                 name_, index, dtype_name(grad.dtype()), dtype_name(p.dtype()));
-        TS_CHECK(grad.device() == p.device(), "{}.step: the gradient of parameter {} is on {} but the parameter is on {}",
-                 name_, index, grad.device().str(), p.device().str());
-        update(p, grad, group.options(), state_[p.unsafe_impl()]);
-        // The parameter changed in place: graphs that saved its old value must notice.
-        p.storage()->bump_version();
+        TS_CHECK(grad.shape() == p.shape(),
+                 "{}.step: the gradient of parameter {} has shape {} but the parameter has shape {}", name_, index,
+                 shape_str(grad.shape()), shape_str(p.shape()));
+        TS_CHECK(grad.dtype() == p.dtype(),
+                 "{}.step: the gradient of parameter {} has dtype {} but the parameter has {}", name_, index,
+                 dtype_name(grad.dtype()), dtype_name(p.dtype()));
+        TS_CHECK(grad.device() == p.device(),
+                 "{}.step: the gradient of parameter {} is on {} but the parameter is on {}", name_, index,
+                 grad.device().str(), p.device().str());
       }
       ++index;
+    }
+  }
+  for (auto& group : groups_) {
+    for (const Tensor& p : group.params()) {
+      const Tensor grad = p.grad();
+      if (!grad.defined()) continue;
+      update(p, grad, group.options(), state_[p.unsafe_impl()]);
+      // The parameter changed in place: graphs that saved its old value must notice.
+      p.storage()->bump_version();
     }
   }
   return loss;
@@ -212,7 +224,8 @@ void Optimizer::load_state_dict(const StateDict& dict) {
   const int64_t num_groups = static_cast<int64_t>(groups_.size());
   const int64_t saved_groups = group_fields.empty() ? 0 : group_fields.rbegin()->first + 1;
   TS_CHECK(saved_groups == num_groups && static_cast<int64_t>(group_fields.size()) == num_groups,
-           "{}: the state dict has {} parameter group(s) but the optimizer has {}", who, group_fields.size(), num_groups);
+           "{}: the state dict has {} parameter group(s) but the optimizer has {}", who, group_fields.size(),
+           num_groups);
 
   // Per group: the saved parameter ids (mapped onto this optimizer's parameters by position,
   // as PyTorch does) and the restored hyperparameters.

@@ -16,14 +16,20 @@ std::vector<std::pair<std::string, double>> SGDOptions::hyperparameters() const 
 }
 
 bool SGDOptions::set_hyperparameter(const std::string& name, double value) {
-  if (name == "lr") lr_ = value;
-  else if (name == "momentum") momentum_ = value;
-  else if (name == "dampening") dampening_ = value;
-  else if (name == "weight_decay") weight_decay_ = value;
-  else if (name == "nesterov") nesterov_ = value != 0;
-  else if (name == "maximize") maximize_ = value != 0;
-  else return false;
-  return true;
+  const std::pair<const char*, double*> reals[] = {
+      {"lr", &lr_}, {"momentum", &momentum_}, {"dampening", &dampening_}, {"weight_decay", &weight_decay_}};
+  for (const auto& [key, field] : reals)
+    if (name == key) {
+      *field = value;
+      return true;
+    }
+  const std::pair<const char*, bool*> flags[] = {{"nesterov", &nesterov_}, {"maximize", &maximize_}};
+  for (const auto& [key, field] : flags)
+    if (name == key) {
+      *field = value != 0;
+      return true;
+    }
+  return false;
 }
 
 // The checks and messages of torch.optim.SGD's constructor.

@@ -23,7 +23,8 @@ optim::SGDOptions sgd_options(const g::SgdCase& c) {
       .maximize(c.maximize);
 }
 
-template <typename Options> Options adam_options(const g::AdamCase& c) {
+template <typename Options>
+Options adam_options(const g::AdamCase& c) {
   return Options(c.lr)
       .betas({c.beta1, c.beta2})
       .eps(c.eps)
@@ -97,7 +98,8 @@ TEST_CASE("parameter groups override lr, weight decay and amsgrad per group like
     OptimProblem pr;
     optim::AdamW opt({optim::OptimizerParamGroup({pr.params[0]})}, optim::AdamWOptions(0.05).weight_decay(0.1));
     // added later, the way a caller adds e.g. the norms and biases without weight decay
-    opt.add_param_group(optim::OptimizerParamGroup({pr.params[1]}, optim::AdamWOptions(0.003).weight_decay(0).amsgrad(true)));
+    opt.add_param_group(
+        optim::OptimizerParamGroup({pr.params[1]}, optim::AdamWOptions(0.003).weight_decay(0).amsgrad(true)));
     require_traj(pr.run(opt, 1, g::kSteps), g::adamw_groups, kRtol64, kAtol64);
   }
 }

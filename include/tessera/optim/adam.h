@@ -14,7 +14,8 @@ namespace ts::optim {
 namespace detail {
 // The fields and checks Adam and AdamW share; they differ in the default weight decay and in
 // how it is applied.
-template <typename Derived> class AdamOptionsBase : public OptimizerCloneableOptions<Derived> {
+template <typename Derived>
+class AdamOptionsBase : public OptimizerCloneableOptions<Derived> {
  public:
   using self_type = Derived;
   using betas_t = std::tuple<double, double>;
@@ -39,15 +40,23 @@ template <typename Derived> class AdamOptionsBase : public OptimizerCloneableOpt
             {"maximize", maximize_ ? 1.0 : 0.0}};
   }
   bool set_hyperparameter(const std::string& name, double value) override {
-    if (name == "lr") lr_ = value;
-    else if (name == "beta1") std::get<0>(betas_) = value;
-    else if (name == "beta2") std::get<1>(betas_) = value;
-    else if (name == "eps") eps_ = value;
-    else if (name == "weight_decay") weight_decay_ = value;
-    else if (name == "amsgrad") amsgrad_ = value != 0;
-    else if (name == "maximize") maximize_ = value != 0;
-    else return false;
-    return true;
+    const std::pair<const char*, double*> reals[] = {{"lr", &lr_},
+                                                     {"beta1", &std::get<0>(betas_)},
+                                                     {"beta2", &std::get<1>(betas_)},
+                                                     {"eps", &eps_},
+                                                     {"weight_decay", &weight_decay_}};
+    for (const auto& [key, field] : reals)
+      if (name == key) {
+        *field = value;
+        return true;
+      }
+    const std::pair<const char*, bool*> flags[] = {{"amsgrad", &amsgrad_}, {"maximize", &maximize_}};
+    for (const auto& [key, field] : flags)
+      if (name == key) {
+        *field = value != 0;
+        return true;
+      }
+    return false;
   }
   // The checks and messages of torch.optim.Adam's constructor.
   void validate(const std::string& who) const override {

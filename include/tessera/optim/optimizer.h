@@ -22,15 +22,15 @@
 /// Declares a chainable option `name` of type T: `opts.name(v)` sets it and returns the
 /// options, `opts.name()` reads it (libtorch's TORCH_ARG). Follow with `= default_value;`.
 /// The class defines `self_type`, the type the setters return.
-#define TS_OPTIM_ARG(T, name)                            \
- public:                                                 \
-  self_type& name(const T& new_value) {                  \
-    name##_ = new_value;                                 \
-    return static_cast<self_type&>(*this);               \
-  }                                                      \
-  const T& name() const noexcept { return name##_; }     \
-                                                         \
- private:                                                \
+#define TS_OPTIM_ARG(T, name)                        \
+ public:                                             \
+  self_type& name(const T& new_value) {              \
+    name##_ = new_value;                             \
+    return static_cast<self_type&>(*this);           \
+  }                                                  \
+  const T& name() const noexcept { return name##_; } \
+                                                     \
+ private:                                            \
   T name##_
 
 namespace ts::optim {
@@ -59,7 +59,8 @@ class OptimizerOptions {
 };
 
 /// Implements clone() for an options type.
-template <typename Derived> class OptimizerCloneableOptions : public OptimizerOptions {
+template <typename Derived>
+class OptimizerCloneableOptions : public OptimizerOptions {
  public:
   std::unique_ptr<OptimizerOptions> clone() const override {
     return std::make_unique<Derived>(static_cast<const Derived&>(*this));

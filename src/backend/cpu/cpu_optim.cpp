@@ -15,7 +15,8 @@
 namespace ts {
 namespace {
 
-template <typename F> void with_bool(bool b, F&& f) {
+template <typename F>
+void with_bool(bool b, F&& f) {
   if (b) {
     f(std::true_type{});
   } else {
@@ -42,13 +43,17 @@ class DenseOperands {
   std::vector<std::pair<Tensor, Tensor>> writeback_;
 };
 
-template <typename T> T* ptr(const Tensor& t) { return t.defined() ? static_cast<T*>(t.raw_data()) : nullptr; }
+template <typename T>
+T* ptr(const Tensor& t) {
+  return t.defined() ? static_cast<T*>(t.raw_data()) : nullptr;
+}
 
 // ---- SGD --------------------------------------------------------------------------------------
 
 enum class Momentum { None, Init, Update };
 
-template <typename T> struct SgdCoef {
+template <typename T>
+struct SgdCoef {
   T sign, weight_decay, momentum, one_minus_dampening, neg_lr;
 };
 
@@ -92,9 +97,15 @@ void sgd_kernel(const Tensor& param, const Tensor& grad, const Tensor& buffer, c
   with_bool(u.weight_decay != 0, [&](auto decay) {
     with_bool(u.nesterov, [&](auto nesterov) {
       switch (mode) {
-        case Momentum::None: run(decay, std::false_type{}, std::integral_constant<Momentum, Momentum::None>{}); break;
-        case Momentum::Init: run(decay, nesterov, std::integral_constant<Momentum, Momentum::Init>{}); break;
-        case Momentum::Update: run(decay, nesterov, std::integral_constant<Momentum, Momentum::Update>{}); break;
+        case Momentum::None:
+          run(decay, std::false_type{}, std::integral_constant<Momentum, Momentum::None>{});
+          break;
+        case Momentum::Init:
+          run(decay, nesterov, std::integral_constant<Momentum, Momentum::Init>{});
+          break;
+        case Momentum::Update:
+          run(decay, nesterov, std::integral_constant<Momentum, Momentum::Update>{});
+          break;
       }
     });
   });
@@ -102,7 +113,8 @@ void sgd_kernel(const Tensor& param, const Tensor& grad, const Tensor& buffer, c
 
 // ---- Adam / AdamW -----------------------------------------------------------------------------
 
-template <typename T> struct AdamCoef {
+template <typename T>
+struct AdamCoef {
   T sign, weight_decay, decay, beta1, one_minus_beta1, beta2, one_minus_beta2, bias_correction2_sqrt, eps,
       neg_step_size;
 };
@@ -113,8 +125,8 @@ template <typename T> struct AdamCoef {
 constexpr int64_t kAdamBlock = 256;
 
 template <typename T, bool kL2, bool kAmsgrad>
-void adam_span(T* __restrict p, const T* __restrict g, T* __restrict m, T* __restrict v, T* __restrict vmax,
-               int64_t n, const AdamCoef<T> c) {
+void adam_span(T* __restrict p, const T* __restrict g, T* __restrict m, T* __restrict v, T* __restrict vmax, int64_t n,
+               const AdamCoef<T> c) {
   T denom[kAdamBlock];
   for (int64_t start = 0; start < n; start += kAdamBlock) {
     const int64_t len = std::min(kAdamBlock, n - start);
@@ -126,7 +138,7 @@ void adam_span(T* __restrict p, const T* __restrict g, T* __restrict m, T* __res
       T gi = c.sign * gb[i];
       const T pi = pb[i];
       if constexpr (kL2) gi = gi + c.weight_decay * pi;  // Adam: grad.add(param, alpha=weight_decay)
-      pb[i] = pi * c.decay;                               // AdamW: param.mul_(1 - lr * weight_decay)
+      pb[i] = pi * c.decay;                              // AdamW: param.mul_(1 - lr * weight_decay)
       mb[i] = mb[i] * c.beta1 + c.one_minus_beta1 * gi;
       const T vi = vb[i] * c.beta2 + c.one_minus_beta2 * gi * gi;
       vb[i] = vi;
@@ -191,8 +203,8 @@ void CpuBackend::sgd_update(const Tensor& param, const Tensor& grad, const Tenso
   ops.finish();
 }
 
-void CpuBackend::adam_update(const Tensor& param, const Tensor& grad, const Tensor& exp_avg,
-                             const Tensor& exp_avg_sq, const Tensor& max_exp_avg_sq, const AdamUpdate& u) {
+void CpuBackend::adam_update(const Tensor& param, const Tensor& grad, const Tensor& exp_avg, const Tensor& exp_avg_sq,
+                             const Tensor& max_exp_avg_sq, const AdamUpdate& u) {
   DenseOperands ops;
   const Tensor p = ops.write(param), g = ops.read(grad), m = ops.write(exp_avg), v = ops.write(exp_avg_sq),
                vmax = ops.write(max_exp_avg_sq);
