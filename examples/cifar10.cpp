@@ -68,21 +68,9 @@ int run(int argc, char** argv) {
               static_cast<long long>(train_set->size()), static_cast<long long>(test_set->size()),
               static_cast<long long>(o.batch_size), o.lr, wd, get_num_threads());
   const double acc = examples::run_classifier_training(s, o);
-  std::printf("final test accuracy: %.2f%%\n", 100 * acc);
-  if (o.min_test_acc >= 0 && acc < o.min_test_acc) {
-    std::fprintf(stderr, "cifar10: test accuracy %.4f is below --min-test-acc %.4f\n", acc, o.min_test_acc);
-    return 3;
-  }
-  return 0;
+  return examples::report_final_accuracy("cifar10", acc, o);
 }
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "cifar10: error: %s\n", e.what());
-    return 1;
-  }
-}
+int main(int argc, char** argv) { return ts::examples::trainer_main("cifar10", run, argc, argv); }

@@ -194,4 +194,22 @@ double run_classifier_training(ClassifierSetup& s, const CommonOptions& o) {
   return test_acc;
 }
 
+int report_final_accuracy(const char* program, double accuracy, const CommonOptions& o) {
+  std::printf("final test accuracy: %.2f%%\n", 100 * accuracy);
+  if (o.min_test_acc >= 0 && accuracy < o.min_test_acc) {
+    std::fprintf(stderr, "%s: test accuracy %.4f is below --min-test-acc %.4f\n", program, accuracy, o.min_test_acc);
+    return 3;
+  }
+  return 0;
+}
+
+int trainer_main(const char* program, int (*run)(int, char**), int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s: error: %s\n", program, e.what());
+    return 1;
+  }
+}
+
 }  // namespace ts::examples

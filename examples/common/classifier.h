@@ -39,7 +39,13 @@ struct ClassifierSetup {
 };
 
 /// Runs the epochs (resuming from options.resume if set), returns the final test accuracy.
-/// Exit-status helper: trainers return 3 when options.min_test_acc is not reached.
 double run_classifier_training(ClassifierSetup& setup, const CommonOptions& options);
+
+/// Prints the final accuracy; returns the exit status (3 when options.min_test_acc is not
+/// reached, else 0).
+int report_final_accuracy(const char* program, double accuracy, const CommonOptions& options);
+
+/// main() of a trainer: runs `run`, turning exceptions into a message and exit status 1.
+int trainer_main(const char* program, int (*run)(int, char**), int argc, char** argv);
 
 }  // namespace ts::examples

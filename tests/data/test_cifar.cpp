@@ -15,6 +15,8 @@
 #include "tessera/data/mnist_dataset.h"
 #include "tessera/tessera.h"
 
+#include "temp_dir.h"
+
 namespace fs = std::filesystem;
 using Catch::Contains;
 using Bytes = std::vector<uint8_t>;
@@ -22,21 +24,7 @@ using namespace ts::data;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int counter = 0;
-    path = fs::temp_directory_path() /
-           ("tessera_test_cifar_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
+using ts::test::TempDir;
 
 void write_file(const std::string& path, const Bytes& bytes) {
   std::ofstream f(path, std::ios::binary);

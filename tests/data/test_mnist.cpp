@@ -14,29 +14,15 @@
 #include "tessera/data/mnist.h"
 #include "tessera/tessera.h"
 
+#include "temp_dir.h"
+
 namespace fs = std::filesystem;
 using Catch::Contains;
 using Bytes = std::vector<uint8_t>;
 
 namespace {
 
-/// A fresh directory under the system temp dir, removed at scope exit. Unique per process and
-/// per instance, because ctest runs test cases of this file in parallel processes.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int counter = 0;
-    path = fs::temp_directory_path() /
-           ("tessera_test_mnist_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
+using ts::test::TempDir;
 
 void put_be32(Bytes& out, uint32_t v) {
   for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<uint8_t>(v >> shift));

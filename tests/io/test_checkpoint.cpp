@@ -19,33 +19,15 @@
 #include "tessera/io/safetensors.h"
 #include "tessera/tessera.h"
 
+#include "temp_dir.h"
+
 namespace fs = std::filesystem;
 using Catch::Contains;
 using Bytes = std::vector<uint8_t>;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int counter = 0;
-    path = fs::temp_directory_path() /
-           ("tessera_test_io_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-  std::vector<std::string> entries() const {
-    std::vector<std::string> names;
-    for (const auto& e : fs::directory_iterator(path)) names.push_back(e.path().filename().string());
-    std::sort(names.begin(), names.end());
-    return names;
-  }
-};
+using ts::test::TempDir;
 
 Bytes read_bytes(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
