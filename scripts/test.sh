@@ -44,13 +44,16 @@ if [[ -z "$sanitize" ]]; then
 else
   build_dir="${TESSERA_ASAN_BUILD_DIR:-$TESSERA_ROOT/build-asan}"
   # Benchmarks are skipped here: sanitized timings mean nothing and Eigen's GEMM templates
-  # are slow to compile. -O2 -g keeps the tests fast and the reports readable.
-  # GCC 12's avx512fintrin.h initializes _mm512_undefined_ps() with itself (`__m512 __Y = __Y`),
-  # which -Wuninitialized reports inside Eigen's AVX-512 kernels once ASan instruments them;
-  # those two warnings stay visible but are not errors here (the Release build keeps them fatal).
-  tessera_configure "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTESSERA_WERROR=ON \
-    "-DTESSERA_SANITIZE=$sanitize" -DTESSERA_BUILD_BENCH=OFF \
-    "-DCMAKE_CXX_FLAGS=-Wno-error=uninitialized -Wno-error=maybe-uninitialized"
+  # are slow to compile. -O1 -g1 (line tables for the reports, asserts on) compiles about
+  # twice as fast as -O2 -g under ASan, and the tests stay fast.
+  # GCC 12's flow-sensitive warnings misfire on sanitizer-instrumented code (e.g. `__m512 __Y
+  # = __Y` in avx512fintrin.h inside Eigen is "used uninitialized"; memset bounds derived from
+  # sizes it cannot prove positive). They stay visible here but are not errors; the plain
+  # build (build/) is the -Werror gate for them. Every other warning is still an error.
+  san_flags="-Wno-error=uninitialized -Wno-error=maybe-uninitialized -Wno-error=stringop-overflow"
+  san_flags+=" -Wno-error=stringop-overread -Wno-error=array-bounds -Wno-error=restrict"
+  tessera_configure "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1" \
+    -DTESSERA_WERROR=ON "-DTESSERA_SANITIZE=$sanitize" -DTESSERA_BUILD_BENCH=OFF "-DCMAKE_CXX_FLAGS=$san_flags"
   # protect_shadow_gap=0 lets ASan coexist with the CUDA driver; errors stop the test.
   export ASAN_OPTIONS="${ASAN_OPTIONS:-protect_shadow_gap=0:detect_leaks=1:abort_on_error=0}"
   export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
