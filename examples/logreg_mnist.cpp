@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <optional>
 #include <string>
@@ -172,6 +173,11 @@ int run(const Options& opt) {
   ts::manual_seed(opt.seed);
   const auto t_start = Clock::now();
 
+  std::error_code ec;
+  TS_CHECK(std::filesystem::is_directory(opt.data, ec),
+           "the data directory '{}' does not exist; pass --data DIR (the datasets root holding "
+           "mnist/, or the mnist folder itself) or set TESSERA_DATA",
+           opt.data);
   ts::data::MnistSplit train = ts::data::load_mnist(opt.data, ts::data::MnistSet::Train);
   const ts::data::MnistSplit test = ts::data::load_mnist(opt.data, ts::data::MnistSet::Test);
   ts::Tensor x_train = ts::data::mnist_flat_float(train.images);
