@@ -2,6 +2,7 @@
 // workers (augmentation included), drop_last, bounded prefetching, collation into one
 // allocation, early destruction mid-epoch and worker exceptions re-thrown to the consumer.
 #include <atomic>
+#include <mutex>
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <cstring>
@@ -263,18 +264,20 @@ TEST_CASE("DataLoader collates a batch into one allocation", "[data]") {
   REQUIRE(b.storage()->nbytes() == (target_at - base) + b.target.nbytes());
 
   // A custom allocator (e.g. pinned memory) backs each batch.
-  std::atomic<int> allocations{0};
-  std::atomic<size_t> last_size{0};
+  // Workers allocate concurrently, so the sizes are compared as a sorted list, not by order.
+  std::mutex sizes_mutex;
+  std::vector<size_t> sizes;
   DataLoaderOptions opts{.batch_size = 4, .num_workers = 2};
   opts.allocator = [&](size_t nbytes) {
-    allocations.fetch_add(1);
-    last_size.store(nbytes);
+    std::lock_guard<std::mutex> lock(sizes_mutex);
+    sizes.push_back(nbytes);
     return std::make_shared<ts::Storage>(nbytes, ts::Device());
   };
   DataLoader custom(indexed_dataset(10, {3, 5}), opts);
   const EpochRecord rec = run_epoch(custom);
-  REQUIRE(allocations.load() == 3);
-  REQUIRE(last_size.load() == 128 + 16);  // last batch: 2 x 60 data bytes, padded to 64, then 2 x 8
+  std::sort(sizes.begin(), sizes.end());
+  // full batches: 4 x 60 data bytes padded to 256, then 4 x 8; the last: 2 x 60 padded to 128, then 2 x 8
+  REQUIRE(sizes == std::vector<size_t>{128 + 16, 256 + 32, 256 + 32});
   REQUIRE(rec.indices.size() == 3);
 
   DataLoaderOptions tiny{.batch_size = 4};
