@@ -1,6 +1,7 @@
 // DataLoader: coverage of each epoch, seeded shuffling, bitwise determinism for any number of
 // workers (augmentation included), drop_last, bounded prefetching, collation into one
 // allocation, early destruction mid-epoch and worker exceptions re-thrown to the consumer.
+#include <algorithm>
 #include <atomic>
 #include <mutex>
 #include <catch2/catch.hpp>
