@@ -146,3 +146,29 @@ TEST_CASE("broadcasting errors name the op and both shapes", "[elementwise][erro
   REQUIRE_THROWS_WITH(masked_fill(ones({2}), ones({3, 2}, kBool), 0),
                       Catch::Contains("masked_fill") && Catch::Contains("[3, 2]"));
 }
+
+TEST_CASE("float32 exp, sigmoid and silu are accurate over the whole range", "[elementwise]") {
+  // The float kernels use a vectorizable exp; compare with float64 std::exp.
+  std::vector<float> xs;
+  for (float x = -110.0f; x <= 100.0f; x += 0.0137f) xs.push_back(x);
+  xs.insert(xs.end(), {88.72f, 88.73f, -87.33f, -87.34f, 0.0f, -0.0f, INFINITY, -INFINITY, NAN});
+  const Tensor x = tensor(xs);
+  const auto e = exp(x).to_vector<float>(), s = sigmoid(x).to_vector<float>(), si = silu(x).to_vector<float>();
+  for (size_t i = 0; i < xs.size(); ++i) {
+    const double v = xs[i], ref = std::exp(v), sref = 1 / (1 + std::exp(-v));
+    INFO("x = " << v);
+    if (std::isnan(v)) {
+      REQUIRE(std::isnan(e[i]));
+      continue;
+    }
+    if (ref > 3.4028234663852886e38) {
+      REQUIRE(std::isinf(e[i]));
+    } else if (ref < 1.1754943508222875e-38) {
+      REQUIRE(e[i] <= 1.2e-38f);  // flushed to zero (or a tiny value) below the normal range
+    } else {
+      REQUIRE(std::abs(e[i] - ref) <= 3e-7 * ref);
+    }
+    REQUIRE(std::abs(s[i] - sref) <= 3e-7 * sref + 1e-38);
+    if (std::isfinite(v)) REQUIRE(std::abs(si[i] - v * sref) <= 3e-7 * std::abs(v * sref) + 1e-35);  // flush region
+  }
+}

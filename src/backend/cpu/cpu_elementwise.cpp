@@ -262,7 +262,9 @@ template <typename T> void binary_arith_kernel(BinaryOp op, const Tensor& a, con
 template <typename T> void unary_kernel(UnaryOp op, const UnaryParams& p, const Tensor& x, const Tensor& o) {
   if constexpr (std::is_floating_point_v<T>) {
     switch (op) {  // the hot activations get their own loops so they inline and vectorize
-      case UnaryOp::Exp: return map1<T, T>(x, o, [](T v) { return std::exp(v); });
+      case UnaryOp::Exp: return map1<T, T>(x, o, [](T v) { return exp_of(v); });
+      case UnaryOp::Sigmoid: return map1<T, T>(x, o, [](T v) { return T(1) / (T(1) + exp_of(-v)); });
+      case UnaryOp::Silu: return map1<T, T>(x, o, [](T v) { return v / (T(1) + exp_of(-v)); });
       case UnaryOp::Relu: return map1<T, T>(x, o, [](T v) { return v > T(0) ? v : T(0); });
       case UnaryOp::Neg: return map1<T, T>(x, o, [](T v) { return -v; });
       default: return map1<T, T>(x, o, [op, &p](T v) { return unary_float(op, p, v); });

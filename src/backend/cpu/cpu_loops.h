@@ -3,6 +3,8 @@
 // contiguous fast path, and the float16/bfloat16 "compute in float32" wrapper.
 #include <algorithm>
 #include <array>
+#include <bit>
+#include <cmath>
 #include <cstdint>
 #include <type_traits>
 #include <vector>
@@ -37,6 +39,43 @@ template <typename D, typename S> inline D convert(S s) {
     return static_cast<D>(s);
   } else {
     return static_cast<D>(to_double(s));
+  }
+}
+
+/// exp for float written so loops calling it vectorize (std::exp is an opaque libm call that
+/// blocks vectorization): Cephes-style range reduction and polynomial, within 2 ulp of
+/// std::exp; overflows to inf above 88.72, flushes to 0 below -87.34, propagates NaN.
+inline float vec_exp(float x) {
+  constexpr float kLo = -87.3365f, kOverflow = 88.7228391f;
+  constexpr float kLog2e = 1.44269504088896341f, kLn2Hi = 0.693359375f, kLn2Lo = -2.12194440e-4f;
+  const float xc = x >= kLo ? (x < kOverflow ? x : kOverflow) : kLo;  // NaN -> kLo, fixed below
+  // Round to the nearest integer with the 1.5 * 2^23 trick: no float->int conversion, which
+  // GCC treats as trapping and then refuses to if-convert (the loop would not vectorize).
+  constexpr float kMagic = 12582912.0f;
+  const float t = xc * kLog2e + kMagic;
+  const float n = t - kMagic;
+  const int32_t ni = std::bit_cast<int32_t>(t) - std::bit_cast<int32_t>(kMagic);
+  const float r = (xc - n * kLn2Hi) - n * kLn2Lo;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  const float e = p * r * r + r + 1.0f;
+  // 2^n for n up to 128: 2^128 is not a float, so apply one factor of 2 separately.
+  const int32_t top = ni > 127 ? 1 : 0;
+  const float scale = std::bit_cast<float>((ni - top + 127) << 23);
+  const float y = e * scale * (top ? 2.0f : 1.0f);
+  return x != x ? x : (x < kLo ? 0.0f : (x > kOverflow ? INFINITY : y));
+}
+
+/// exp that vectorizes for float (vec_exp) and is std::exp otherwise.
+template <typename T> inline T exp_of(T x) {
+  if constexpr (std::is_same_v<T, float>) {
+    return vec_exp(x);
+  } else {
+    return std::exp(x);
   }
 }
 

@@ -15,45 +15,10 @@
 namespace ts {
 namespace {
 
-// exp for float written so the compiler can vectorize loops calling it (std::exp is an opaque
-// libm call that blocks vectorization). Cephes-style range reduction and polynomial, about
-// 1 ulp. Only called on arguments <= 0 here (x - max, log-probabilities), so the upper clamp
-// just keeps the exponent arithmetic in range; below -87.3 it flushes to 0; NaN propagates.
-inline float fast_exp(float x) {
-  constexpr float kLo = -87.3365f, kHi = 88.0f;
-  constexpr float kLog2e = 1.44269504088896341f, kLn2Hi = 0.693359375f, kLn2Lo = -2.12194440e-4f;
-  const float xc = x >= kLo ? (x < kHi ? x : kHi) : kLo;  // NaN -> kLo, fixed up below
-  // Round v to the nearest integer with the 1.5 * 2^23 trick: no float->int conversion, which
-  // GCC treats as trapping and then refuses to if-convert (so the loop would not vectorize).
-  constexpr float kMagic = 12582912.0f;
-  const float v = xc * kLog2e;
-  const float t = v + kMagic;
-  const float n = t - kMagic;
-  const int32_t ni = std::bit_cast<int32_t>(t) - std::bit_cast<int32_t>(kMagic);
-  const float r = (xc - n * kLn2Hi) - n * kLn2Lo;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  const float e = p * r * r + r + 1.0f;
-  const int32_t bits = (ni + 127) << 23;
-  const float scale = std::bit_cast<float>(bits);
-  const float y = x < kLo ? 0.0f : e * scale;
-  return x != x ? x : y;
-}
-
-template <typename T> inline T exp_of(T x) {
-  if constexpr (std::is_same_v<T, float>) {
-    return fast_exp(x);
-  } else {
-    return std::exp(x);
-  }
-}
+using cpu::exp_of;
 
 // `omp simd` lets the compiler reorder the max and the sums into vector lanes (it may not
-// without -ffast-math) and if-convert fast_exp's selects. A NaN anywhere still makes the row
+// without -ffast-math) and if-convert vec_exp's selects. A NaN anywhere still makes the row
 // NaN through exp.
 template <typename T> T row_max(const T* x, int64_t n) {
   T m = -std::numeric_limits<T>::infinity();
