@@ -7,6 +7,16 @@
 
 namespace ts::test {
 
+/// Sets the CPU thread count for a scope (kernels pick their schedule from it), restoring
+/// the previous count on exit.
+struct ThreadCount {
+  int prev;
+  explicit ThreadCount(int n) : prev(get_num_threads()) { set_num_threads(n); }
+  ~ThreadCount() { set_num_threads(prev); }
+  ThreadCount(const ThreadCount&) = delete;
+  ThreadCount& operator=(const ThreadCount&) = delete;
+};
+
 /// REQUIREs that `actual` matches `expected` (same shape, allclose), printing both on failure.
 inline void require_close(const Tensor& actual, const Tensor& expected, double rtol = 1e-5, double atol = 1e-6) {
   INFO("actual:   " << actual);

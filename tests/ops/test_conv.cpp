@@ -14,14 +14,7 @@ using test::require_gradcheck;
 
 namespace {
 
-// Sets the CPU thread count for a scope: the conv kernel picks its schedule from it.
-struct ThreadCount {
-  int prev;
-  explicit ThreadCount(int n) : prev(get_num_threads()) { set_num_threads(n); }
-  ~ThreadCount() { set_num_threads(prev); }
-  ThreadCount(const ThreadCount&) = delete;
-  ThreadCount& operator=(const ThreadCount&) = delete;
-};
+using test::ThreadCount;
 
 struct ConvCase {
   const char* name;

@@ -13,13 +13,7 @@ using test::require_gradcheck;
 
 namespace {
 
-struct ThreadCount {
-  int prev;
-  explicit ThreadCount(int n) : prev(get_num_threads()) { set_num_threads(n); }
-  ~ThreadCount() { set_num_threads(prev); }
-  ThreadCount(const ThreadCount&) = delete;
-  ThreadCount& operator=(const ThreadCount&) = delete;
-};
+using test::ThreadCount;
 
 }  // namespace
 
