@@ -1,5 +1,6 @@
 #include "common/classifier.h"
 
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -164,9 +165,9 @@ double run_classifier_training(ClassifierSetup& s, const CommonOptions& o) {
   double test_acc = 0;
   for (int64_t epoch = pos.epoch; epoch < o.epochs; ++epoch) {
     const double lr = s.optimizer->param_groups().front().options().get_lr();
-    util::ProgressBar timer("", 1);
+    const auto epoch_start = std::chrono::steady_clock::now();
     const EpochResult tr = train_one_epoch(s, epoch, o.epochs, max_batches, pos.step);
-    const double train_seconds = timer.elapsed_seconds();
+    const double train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count();
     const EpochResult te = evaluate(s);
     test_acc = te.accuracy;
     if (s.scheduler) s.scheduler->step();

@@ -195,8 +195,7 @@ Tensor binary_op(BinaryOp op, const Tensor& a, const Tensor& b, const char* name
 }
 
 Tensor binary_scalar(BinaryOp op, const Tensor& a, const Scalar& s, const char* name, bool scalar_first = false) {
-  DType dt = result_type(a, s);
-  if (is_comparison(op) && !is_floating_point(a.dtype()) && !s.is_integral()) dt = kDefaultFloat;
+  const DType dt = result_type(a, s);
   const Tensor st = scalar_like(s, dt, a.device());
   return scalar_first ? binary_op(op, st, a, name) : binary_op(op, a, st, name);
 }
@@ -287,8 +286,7 @@ Tensor masked_fill(const Tensor& x, const Tensor& mask, const Scalar& value) {
 
 bool allclose(const Tensor& a, const Tensor& b, double rtol, double atol) {
   NoGradGuard g;
-  const Shape shape = broadcast_shapes(a.shape(), b.shape(), "allclose");
-  (void)shape;
+  broadcast_shapes(a.shape(), b.shape(), "allclose");  // throws, naming both shapes, if incompatible
   const Tensor ad = ops::cast(a, DType::Float64), bd = ops::cast(b, DType::Float64);
   const Tensor diff = abs(ad - bd), tol = abs(bd) * rtol + atol;
   // NaNs compare unequal, like torch.allclose with equal_nan=false
