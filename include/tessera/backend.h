@@ -67,6 +67,15 @@ struct AdamUpdate {
   int64_t step = 1;                     ///< 1-based count including this update
 };
 
+/// Fused scaled-dot-product attention (src/ops/attention.cpp). With `causal`, query i of T
+/// may attend key j of S only when j <= i + (S - T): the mask is aligned to the bottom-right,
+/// so the last query sees every key (a decode step against a KV cache) and T == S is the
+/// usual lower-triangular mask. No mask tensor exists; kernels skip the masked blocks.
+struct AttentionParams {
+  double scale = 1.0;
+  bool causal = false;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -145,6 +154,17 @@ class Backend {
   virtual void batch_norm_backward(const Tensor& grad_y, const Tensor& x, const Tensor& weight,
                                    const Tensor& save_mean, const Tensor& save_invstd, bool training,
                                    const Tensor& grad_x, const Tensor& grad_weight, const Tensor& grad_bias);
+
+  /// q (B, H, T, D), k (B, H, S, D), v (B, H, S, Dv): any strides with a unit last-dim stride.
+  /// out (B, H, T, Dv) contiguous; lse (B, H, T) receives each row's log-sum-exp of the scaled
+  /// scores (float32, or float64 for float64 inputs) for the backward pass.
+  virtual void attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionParams& p,
+                         const Tensor& out, const Tensor& lse);
+  /// Recomputes the probabilities from q, k and lse (nothing T x S is saved); grad_q/k/v are
+  /// contiguous with q/k/v's shapes.
+  virtual void attention_backward(const Tensor& grad_out, const Tensor& q, const Tensor& k, const Tensor& v,
+                                  const Tensor& out, const Tensor& lse, const AttentionParams& p,
+                                  const Tensor& grad_q, const Tensor& grad_k, const Tensor& grad_v);
 
   // ---- indexing (index tensors are Int64 and already range-checked by the op layer) ---------
   /// out = x.index_select(dim, index); x contiguous.

@@ -55,9 +55,34 @@ Tensor dropout(const Tensor& x, double p = 0.5, bool training = true);
 Tensor embedding(const Tensor& indices, const Tensor& weight);
 Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight = Tensor(),
                   const Tensor& bias = Tensor(), double eps = 1e-5);
+/// x * rsqrt(mean(x^2 over normalized_shape) + eps) * weight (torch.nn.functional.rms_norm);
+/// eps defaults to the dtype's machine epsilon, as in PyTorch.
+Tensor rms_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight = Tensor(),
+                std::optional<double> eps = std::nullopt);
 /// x (N, C, *). In training, running stats (if defined) are updated in place.
 Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
                   const Tensor& weight = Tensor(), const Tensor& bias = Tensor(), bool training = false,
                   double momentum = 0.1, double eps = 1e-5);
+
+/// softmax(query key^T * scale + mask) value (torch.nn.functional.scaled_dot_product_attention).
+/// query (B, H, T, D) or (B, T, D), key (.., S, D), value (.., S, Dv) -> (.., T, Dv).
+/// scale defaults to 1/sqrt(D). attn_mask: Bool (true = may attend) or additive, broadcasting
+/// to (.., T, S). is_causal: query i attends key j only when j <= i + S - T (bottom-right
+/// aligned, so a decode step against a KV cache sees all cached keys; T == S is the usual
+/// lower triangle). Without attn_mask and dropout this runs a fused kernel that saves only the
+/// row log-sum-exp and builds no mask tensor; dropout_p is applied whenever it is > 0 (pass 0
+/// in eval mode, as with PyTorch).
+Tensor scaled_dot_product_attention(const Tensor& query, const Tensor& key, const Tensor& value,
+                                    const Tensor& attn_mask = Tensor(), double dropout_p = 0.0,
+                                    bool is_causal = false, std::optional<double> scale = std::nullopt);
+
+/// Rotary position embedding (RoFormer; the GPT-NeoX/LLaMA "rotate half" layout) of
+/// x (.., T, D) with D even: the pairs (x[i], x[i + D/2]) are rotated by angle
+/// position * base^(-2i/D). cos and sin are (T, D/2) tables for the positions of x's rows
+/// (see rotary_tables).
+Tensor apply_rotary_embedding(const Tensor& x, const Tensor& cos, const Tensor& sin);
+/// cos and sin tables (positions [offset, offset + length), D/2 frequencies) in `dtype`.
+std::pair<Tensor, Tensor> rotary_tables(int64_t offset, int64_t length, int64_t head_dim, double base = 10000.0,
+                                        DType dtype = DType::Float32, Device device = Device());
 
 }  // namespace ts

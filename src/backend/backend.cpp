@@ -61,6 +61,14 @@ void Backend::layer_norm_backward(const Tensor&, const Tensor&, const Tensor&, c
                                   const Tensor&, const Tensor&, const Tensor&) {
   unsupported("layer_norm_backward");
 }
+void Backend::attention(const Tensor&, const Tensor&, const Tensor&, const AttentionParams&, const Tensor&,
+                        const Tensor&) {
+  unsupported("attention");
+}
+void Backend::attention_backward(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&,
+                                 const Tensor&, const AttentionParams&, const Tensor&, const Tensor&, const Tensor&) {
+  unsupported("attention_backward");
+}
 void Backend::batch_norm(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, bool, double,
                          double, const Tensor&, const Tensor&, const Tensor&) {
   unsupported("batch_norm");

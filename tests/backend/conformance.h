@@ -46,5 +46,7 @@ struct Case {
 };
 
 std::vector<Case> all_cases();
+/// Attention, rms_norm and rotary cases (conformance_transformer_cases.cpp).
+void add_transformer_cases(std::vector<Case>& cases);
 
 }  // namespace ts::conformance

@@ -430,6 +430,7 @@ std::vector<Case> all_cases() {
   add_reduction_cases(cases);
   add_linalg_nn_cases(cases);
   add_indexing_cases(cases);
+  add_transformer_cases(cases);
   return cases;
 }
 

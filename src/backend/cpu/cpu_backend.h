@@ -77,6 +77,13 @@ class CpuBackend final : public Backend {
                            const Tensor& save_invstd, bool training, const Tensor& grad_x,
                            const Tensor& grad_weight, const Tensor& grad_bias) override;
 
+  // cpu_attention.cpp
+  void attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionParams& p, const Tensor& out,
+                 const Tensor& lse) override;
+  void attention_backward(const Tensor& grad_out, const Tensor& q, const Tensor& k, const Tensor& v,
+                          const Tensor& out, const Tensor& lse, const AttentionParams& p, const Tensor& grad_q,
+                          const Tensor& grad_k, const Tensor& grad_v) override;
+
   // cpu_optim.cpp
   void sgd_update(const Tensor& param, const Tensor& grad, const Tensor& momentum_buffer,
                   const SgdUpdate& u) override;
