@@ -83,7 +83,7 @@ void BatchNorm2d::check_input(const Tensor& x) const {
            undefined_or_shape(x));
 }
 
-LayerNorm::LayerNorm(Shape normalized_shape, double eps, bool elementwise_affine)
+LayerNorm::LayerNorm(Shape normalized_shape, double eps, bool elementwise_affine, bool with_bias)
     : normalized_shape_(std::move(normalized_shape)), eps_(eps), elementwise_affine_(elementwise_affine) {
   TS_CHECK(!normalized_shape_.empty(), "LayerNorm: normalized_shape must have at least one dim");
   for (int64_t d : normalized_shape_)
@@ -91,7 +91,7 @@ LayerNorm::LayerNorm(Shape normalized_shape, double eps, bool elementwise_affine
   TS_CHECK(eps > 0, "LayerNorm: eps must be positive, got {}", eps);
   if (elementwise_affine) {
     weight = register_parameter("weight", empty(normalized_shape_));
-    bias = register_parameter("bias", empty(normalized_shape_));
+    if (with_bias) bias = register_parameter("bias", empty(normalized_shape_));
   }
   reset_parameters();
 }
@@ -99,15 +99,16 @@ LayerNorm::LayerNorm(Shape normalized_shape, double eps, bool elementwise_affine
 void LayerNorm::reset_parameters() {
   if (!elementwise_affine_) return;
   init::ones_(weight);
-  init::zeros_(bias);
+  if (bias.defined()) init::zeros_(bias);
 }
 
 Tensor LayerNorm::forward(const Tensor& x) { return layer_norm(x, normalized_shape_, weight, bias, eps_); }
 
 std::string LayerNorm::extra_repr() const {
   // Python's tuple spelling: (64,) and (4, 8).
-  return fmt::format("({}{}), eps={}, elementwise_affine={}", fmt::join(normalized_shape_, ", "),
-                     normalized_shape_.size() == 1 ? "," : "", eps_, py_bool(elementwise_affine_));
+  return fmt::format("({}{}), eps={}, elementwise_affine={}{}", fmt::join(normalized_shape_, ", "),
+                     normalized_shape_.size() == 1 ? "," : "", eps_, py_bool(elementwise_affine_),
+                     elementwise_affine_ && !bias.defined() ? ", bias=False" : "");
 }
 
 }  // namespace ts::nn

@@ -62,15 +62,16 @@ class BatchNorm2d : public BatchNormBase {
 };
 
 /// Normalizes over the trailing dims `normalized_shape`; weight = 1, bias = 0 initially.
+/// bias = false keeps the weight but no bias (PyTorch >= 2.1's LayerNorm(bias=False)).
 class LayerNorm : public UnaryModule {
  public:
-  explicit LayerNorm(Shape normalized_shape, double eps = 1e-5, bool elementwise_affine = true);
+  explicit LayerNorm(Shape normalized_shape, double eps = 1e-5, bool elementwise_affine = true, bool bias = true);
   Tensor forward(const Tensor& x) override;
   void reset_parameters();
   std::string extra_repr() const override;
 
   Tensor weight;  ///< normalized_shape, when elementwise_affine
-  Tensor bias;    ///< normalized_shape, when elementwise_affine
+  Tensor bias;    ///< normalized_shape, when elementwise_affine and bias
 
  private:
   Shape normalized_shape_;
