@@ -21,4 +21,5 @@
 #include "tessera/shape.h"
 #include "tessera/state_dict.h"
 #include "tessera/tensor.h"
+#include "tessera/text.h"
 #include "tessera/train/checkpointing.h"
