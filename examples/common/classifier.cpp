@@ -122,22 +122,6 @@ EpochResult evaluate(ClassifierSetup& s) {
   return r;
 }
 
-// All rows of a metrics CSV (for plots that include epochs from before a resume).
-std::map<std::string, std::vector<double>> read_csv(const std::string& path) {
-  std::map<std::string, std::vector<double>> cols;
-  std::ifstream f(path);
-  std::string line;
-  std::vector<std::string> names;
-  if (!std::getline(f, line)) return cols;
-  for (std::stringstream ss(line); std::getline(ss, line, ',');) names.push_back(line);
-  while (std::getline(f, line)) {
-    std::stringstream ss(line);
-    std::string cell;
-    for (size_t i = 0; i < names.size() && std::getline(ss, cell, ','); ++i) cols[names[i]].push_back(std::stod(cell));
-  }
-  return cols;
-}
-
 void write_plot(const std::string& path, const std::string& title, const std::map<std::string, std::vector<double>>& c) {
   const auto& x = c.at("epoch");
   util::write_svg_plot(path, title,
@@ -184,7 +168,7 @@ double run_classifier_training(ClassifierSetup& s, const CommonOptions& o) {
     if (!o.plot.empty()) {
       std::map<std::string, std::vector<double>> cols;
       if (!o.log.empty()) {
-        cols = read_csv(o.log);
+        cols = util::read_metrics_csv(o.log);
       } else {
         for (const auto& c : columns) cols[c] = log.series(c);
       }

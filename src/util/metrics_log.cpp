@@ -165,4 +165,19 @@ void write_svg_plot(const std::string& path, const std::string& title,
   TS_CHECK(static_cast<bool>(f), "write_svg_plot: writing '{}' failed", path);
 }
 
+std::map<std::string, std::vector<double>> read_metrics_csv(const std::string& path) {
+  std::map<std::string, std::vector<double>> cols;
+  std::ifstream f(path);
+  std::string line;
+  std::vector<std::string> names;
+  if (!std::getline(f, line)) return cols;
+  for (std::stringstream ss(line); std::getline(ss, line, ',');) names.push_back(line);
+  while (std::getline(f, line)) {
+    std::stringstream ss(line);
+    std::string cell;
+    for (size_t i = 0; i < names.size() && std::getline(ss, cell, ','); ++i) cols[names[i]].push_back(std::stod(cell));
+  }
+  return cols;
+}
+
 }  // namespace ts::util

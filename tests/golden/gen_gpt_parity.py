@@ -50,9 +50,12 @@ class Block(nn.Module):
         B, T, C = x.shape
         q, k, v = self.attn.c_attn(x).split(C, dim=2)
         q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
-        att = (q @ k.transpose(-2, -1)) / math.sqrt(k.size(-1))
-        att = att.masked_fill(torch.ones(T, T).tril() == 0, float("-inf")).softmax(-1)
-        return self.attn.c_proj((att @ v).transpose(1, 2).reshape(B, T, C))
+        if hasattr(F, "scaled_dot_product_attention"):  # PyTorch >= 2.0: its fused kernel
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        else:
+            att = (q @ k.transpose(-2, -1)) / math.sqrt(k.size(-1))
+            y = att.masked_fill(torch.ones(T, T).tril() == 0, float("-inf")).softmax(-1) @ v
+        return self.attn.c_proj(y.transpose(1, 2).reshape(B, T, C))
 
     def forward(self, x):
         x = x + self.attention(self.ln_1(x))

@@ -30,6 +30,10 @@ class MetricsLog {
   std::FILE* file_ = nullptr;
 };
 
+/// Every column of a CSV written by MetricsLog (e.g. to plot a resumed run's whole history);
+/// an absent file gives no columns.
+std::map<std::string, std::vector<double>> read_metrics_csv(const std::string& path);
+
 /// One curve of a line plot.
 struct PlotSeries {
   std::string name;

@@ -1,0 +1,233 @@
+// gpt train: nanoGPT's training recipe on Tiny Shakespeare -- random (B, T+1) windows,
+// AdamW with weight-decay groups, linear warmup + cosine decay, gradient clipping and
+// accumulation -- with a validation loss every --eval-interval steps, a CSV log, an SVG plot of
+// the loss curves, checkpoints that resume exactly, tokens/s and model FLOPs utilization.
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <limits>
+
+#include <tessera/tessera.h>
+#include <tessera/util/cli.h>
+#include <tessera/util/metrics_log.h>
+#include <tessera/util/progress.h>
+
+#include "gpt/gpt_commands.h"
+#include "gpt/gpt_model_config.h"
+#include "gpt/gpt_text.h"
+
+namespace ts::examples::gpt {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct TrainOptions {
+  int64_t batch = 0, accum = 0, max_iters = 0, warmup = 0, eval_interval = 0, eval_iters = 0, sample_tokens = 0;
+  double lr = 0, min_lr = 0, weight_decay = 0, beta2 = 0, clip = 0, time_limit_s = 0, target_val_loss = 0;
+  uint64_t seed = 0;
+  std::string save, resume, log, plot;
+};
+
+void add_train_flags(util::ArgParser& args) {
+  args.add("data", "datasets root (holding tinyshakespeare/input.txt)", "../shared/data")
+      .add("cache", "directory for the tokenized train/val files", "gpt_cache")
+      .add("tokenizer", "char or bpe", "char")
+      .add("bpe-vocab", "vocabulary size of the BPE tokenizer", "512")
+      .add("batch-size", "sequences per micro-batch", "32")
+      .add("grad-accum", "micro-batches accumulated per optimizer step", "1")
+      .add("max-iters", "optimizer steps", "3000")
+      .add("lr", "peak learning rate", "2e-3")
+      .add("min-lr", "final learning rate of the cosine decay", "2e-4")
+      .add("warmup", "linear warmup steps", "100")
+      .add("weight-decay", "AdamW weight decay of matrices and embeddings", "0.1")
+      .add("beta2", "AdamW beta2", "0.99")
+      .add("clip", "gradient-norm clipping (0: off)", "1.0")
+      .add("eval-interval", "steps between validation-loss evaluations", "250")
+      .add("eval-iters", "validation batches per evaluation", "20")
+      .add("time-limit", "stop (evaluate, save) after this many minutes of training (0: none)", "0")
+      .add("target-val-loss", "exit with status 3 unless the final validation loss is at most this (0: off)", "0")
+      .add("sample-tokens", "tokens to generate at the end", "300")
+      .add("seed", "random seed (initialization, batches, sampling)", "1337")
+      .add("threads", "CPU threads", "2")
+      .add("save", "checkpoint written at every evaluation")
+      .add("resume", "checkpoint to continue from (its model configuration wins)")
+      .add("log", "metrics CSV")
+      .add("plot", "SVG plot of the train/validation loss");
+  add_model_flags(args);
+}
+
+TrainOptions read_train_flags(const util::ArgParser& a) {
+  TrainOptions o;
+  o.batch = a.get_int("batch-size", 1);
+  o.accum = a.get_int("grad-accum", 1);
+  o.max_iters = a.get_int("max-iters", 1);
+  o.warmup = a.get_int("warmup", 0);
+  o.eval_interval = a.get_int("eval-interval", 1);
+  o.eval_iters = a.get_int("eval-iters", 1);
+  o.sample_tokens = a.get_int("sample-tokens", 0);
+  o.lr = a.get_double("lr");
+  o.min_lr = a.get_double("min-lr");
+  o.weight_decay = a.get_double("weight-decay");
+  o.beta2 = a.get_double("beta2");
+  o.clip = a.get_double("clip");
+  o.time_limit_s = a.get_double("time-limit") * 60.0;
+  o.target_val_loss = a.get_double("target-val-loss");
+  o.seed = static_cast<uint64_t>(a.get_int("seed", 0));
+  for (auto [flag, field] : {std::pair{"save", &o.save}, {"resume", &o.resume}, {"log", &o.log}, {"plot", &o.plot}})
+    if (a.has(flag)) *field = a.get(flag);
+  return o;
+}
+
+// Mean loss over fixed validation windows (the same ones at every evaluation).
+double validation_loss(nn::GPT& model, const text::TokenDataset& val, const TrainOptions& o) {
+  const bool was_training = model.is_training();
+  model.eval();
+  NoGradGuard no_grad;
+  double total = 0;
+  for (int64_t i = 0; i < o.eval_iters; ++i) {
+    auto [x, y] = val.sample_batch(o.batch, o.seed ^ 0x5eed'0fa1ULL, static_cast<uint64_t>(i));
+    total += model.loss(x, y).item<double>();
+  }
+  model.train(was_training);
+  return total / static_cast<double>(o.eval_iters);
+}
+
+void print_sample(nn::GPT& model, const Tokenizer& tokenizer, const TrainOptions& o) {
+  if (o.sample_tokens <= 0) return;
+  nn::SamplingOptions sampling;
+  sampling.temperature = 0.8;
+  sampling.seed = o.seed;
+  const auto newline = tokenizer.encode("\n");
+  const Tensor prompt = tensor(std::vector<int64_t>{newline.front()}, {1, 1}, kInt64);
+  const auto ids = nn::generate(model, prompt, o.sample_tokens, sampling).to_vector<int64_t>();
+  const std::string text = tokenizer.decode(std::vector<int32_t>(ids.begin(), ids.end()));
+  std::printf("---- sample (%lld tokens, temperature 0.8) ----%s\n----\n", static_cast<long long>(o.sample_tokens),
+              text.c_str());
+}
+
+}  // namespace
+
+double measure_peak_gflops() {
+  NoGradGuard no_grad;
+  const int64_t n = 1024;
+  const Tensor a = randn({n, n}), b = randn({n, n});
+  double best = 0;
+  for (int i = 0; i < 5; ++i) {
+    const auto t0 = Clock::now();
+    const Tensor c = matmul(a, b);
+    const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+    best = std::max(best, 2.0 * static_cast<double>(n * n * n) / s / 1e9);
+  }
+  return best;
+}
+
+int train_command(int argc, char** argv) {
+  util::ArgParser args("gpt", "Trains a GPT language model on Tiny Shakespeare (`gpt sample --help` for generation).");
+  add_train_flags(args);
+  if (!args.parse(argc, argv)) return 0;
+  const TrainOptions o = read_train_flags(args);
+  set_num_threads(static_cast<int>(args.get_int("threads", 1)));
+  manual_seed(o.seed);
+
+  const PreparedData data = prepare_shakespeare(args.get("data"), args.get("cache"), args.get("tokenizer"),
+                                                args.get_int("bpe-vocab", 257));
+  nn::GPTConfig config = model_config_from_flags(args, data.tokenizer.vocab_size());
+  if (!o.resume.empty()) config = model_config_from_metadata(load(o.resume).metadata, o.resume);
+  nn::GPT model(config);
+  const text::TokenDataset train_set(std::make_shared<text::TokenFile>(data.train_path), config.block_size);
+  const text::TokenDataset val_set(std::make_shared<text::TokenFile>(data.val_path), config.block_size);
+
+  auto [decay, no_decay] = model.weight_decay_groups();
+  const auto adamw = optim::AdamWOptions(o.lr).betas({0.9, o.beta2}).weight_decay(o.weight_decay);
+  optim::AdamW opt({optim::OptimizerParamGroup(decay, adamw),
+                    optim::OptimizerParamGroup(no_decay, optim::AdamWOptions(adamw).weight_decay(0.0))},
+                   adamw);
+  // Warmup starts at lr / warmup (not 0, so the first step already learns), as nanoGPT's.
+  const int64_t warmup = std::min(o.warmup, o.max_iters - 1);
+  optim::LinearWarmupCosine sched(opt, warmup, o.max_iters, o.min_lr, warmup > 0 ? 1.0 / static_cast<double>(warmup) : 1.0);
+  train::TrainingPosition pos;
+  if (!o.resume.empty()) {
+    pos = train::load_training_checkpoint(o.resume, model, opt, &sched).position;
+    std::printf("resumed from %s at step %lld\n", o.resume.c_str(), static_cast<long long>(pos.step));
+  }
+  const double peak = measure_peak_gflops();
+  const int64_t tokens_per_step = o.batch * o.accum * config.block_size;
+  const double flops_per_step = model.flops_per_token(config.block_size) * static_cast<double>(tokens_per_step);
+  std::printf("GPT: %.2fM parameters (%s), %s tokenizer (vocab %lld), %lld train / %lld val tokens\n",
+              static_cast<double>(model.num_params()) / 1e6, model.extra_repr().c_str(), data.tokenizer.kind().c_str(),
+              static_cast<long long>(config.vocab_size), static_cast<long long>(train_set.file().size()),
+              static_cast<long long>(val_set.file().size()));
+  std::printf("%lld tokens per step (batch %lld x grad-accum %lld x block %lld); measured peak %.0f GFLOP/s on %d threads\n",
+              static_cast<long long>(tokens_per_step), static_cast<long long>(o.batch), static_cast<long long>(o.accum),
+              static_cast<long long>(config.block_size), peak, get_num_threads());
+
+  const std::vector<std::string> columns{"step", "tokens", "train_loss", "val_loss", "lr", "tokens_per_s", "mfu", "seconds"};
+  util::MetricsLog log(columns, o.log, /*append=*/!o.resume.empty());
+  std::map<std::string, std::string> meta = model_config_metadata(config);
+  meta.merge(data.tokenizer.metadata());
+  const auto start = Clock::now();
+  double val_loss = std::numeric_limits<double>::quiet_NaN();
+  bool out_of_time = false;
+  model.train();
+  while (pos.step < o.max_iters && !out_of_time) {
+    const int64_t round_end = std::min(o.max_iters, (pos.step / o.eval_interval + 1) * o.eval_interval);
+    util::ProgressBar bar(fmt::format("steps {}-{}", pos.step + 1, round_end), round_end - pos.step, "tokens");
+    const auto round_start = Clock::now();
+    const int64_t first = pos.step;
+    double loss_sum = 0;
+    for (; pos.step < round_end; ++pos.step) {
+      opt.zero_grad();
+      double step_loss = 0;
+      for (int64_t m = 0; m < o.accum; ++m) {
+        auto [x, y] = train_set.sample_batch(o.batch, o.seed, static_cast<uint64_t>(pos.step * o.accum + m));
+        const Tensor loss = model.loss(x, y);
+        step_loss += loss.item<double>() / static_cast<double>(o.accum);
+        (loss / static_cast<double>(o.accum)).backward();
+      }
+      if (o.clip > 0) optim::clip_grad_norm_(model.parameters(), o.clip);
+      opt.step();
+      sched.step();
+      loss_sum += step_loss;
+      bar.update(pos.step - first + 1, tokens_per_step, {{"loss", step_loss}, {"lr", opt.param_groups()[0].options().get_lr()}});
+      if (o.time_limit_s > 0 && std::chrono::duration<double>(Clock::now() - start).count() > o.time_limit_s) {
+        out_of_time = true;
+        ++pos.step;
+        break;
+      }
+    }
+    bar.finish();
+    const double seconds = std::chrono::duration<double>(Clock::now() - round_start).count();
+    const int64_t steps = pos.step - first;
+    const double tokens_per_s = static_cast<double>(steps * tokens_per_step) / seconds;
+    const double mfu = flops_per_step * static_cast<double>(steps) / seconds / (peak * 1e9);
+    val_loss = validation_loss(model, val_set, o);
+    const double lr = opt.param_groups()[0].options().get_lr();
+    std::printf("step %lld/%lld: train loss %.4f | val loss %.4f | %.0f tokens/s | MFU %.1f%% | lr %.3g | %.0f s elapsed\n",
+                static_cast<long long>(pos.step), static_cast<long long>(o.max_iters), loss_sum / static_cast<double>(steps),
+                val_loss, tokens_per_s, 100 * mfu, lr, std::chrono::duration<double>(Clock::now() - start).count());
+    std::fflush(stdout);
+    log.log({{"step", static_cast<double>(pos.step)}, {"tokens", static_cast<double>(pos.step * tokens_per_step)},
+             {"train_loss", loss_sum / static_cast<double>(steps)}, {"val_loss", val_loss}, {"lr", lr},
+             {"tokens_per_s", tokens_per_s}, {"mfu", mfu}, {"seconds", seconds}});
+    if (!o.save.empty()) train::save_training_checkpoint(o.save, model, opt, &sched, pos, meta);
+    if (!o.plot.empty()) {
+      auto cols = o.log.empty() ? std::map<std::string, std::vector<double>>{} : util::read_metrics_csv(o.log);
+      if (cols.empty())
+        for (const auto& c : columns) cols[c] = log.series(c);
+      util::write_svg_plot(o.plot, "GPT on Tiny Shakespeare",
+                           {{"loss (nats/token)", {{"train", cols["step"], cols["train_loss"]}, {"val", cols["step"], cols["val_loss"]}}}},
+                           "step");
+    }
+  }
+  if (out_of_time) std::printf("stopped by --time-limit after step %lld\n", static_cast<long long>(pos.step));
+  if (std::isnan(val_loss)) val_loss = validation_loss(model, val_set, o);  // resumed a finished run
+  print_sample(model, data.tokenizer, o);
+  std::printf("final validation loss: %.4f\n", val_loss);
+  if (o.target_val_loss > 0 && !(val_loss <= o.target_val_loss)) {
+    std::fprintf(stderr, "gpt: validation loss %.4f is above --target-val-loss %.4f\n", val_loss, o.target_val_loss);
+    return 3;
+  }
+  return 0;
+}
+
+}  // namespace ts::examples::gpt
