@@ -119,6 +119,11 @@ Edge gradient_edge(const Tensor& t);
 /// Runs backward from `roots` with seed gradients `grads` (same length).
 void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grads, bool retain_graph);
 
+/// Queues `callback` to run when the backward pass executing on this thread has run every node,
+/// before backward() returns (torch's queue_callback). Only valid during a backward, e.g. from
+/// a gradient hook; DistributedDataParallel uses it to finish its gradient all-reduces.
+void queue_callback(std::function<void()> callback);
+
 /// Computes d(outputs)/d(inputs) without touching .grad() (like torch.autograd.grad).
 std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs,
                          const std::vector<Tensor>& grad_outputs = {}, bool retain_graph = false);

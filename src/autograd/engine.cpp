@@ -57,12 +57,25 @@ Tensor validate_seed(const Tensor& root, const Tensor& seed) {
 
 Tensor zeros_for(const OutputMeta& m) { return zeros(m.shape, TensorOptions(m.dtype).with_device(m.device)); }
 
+// Callbacks queued (queue_callback) during the innermost backward running on this thread.
+thread_local std::vector<std::function<void()>>* current_callbacks = nullptr;
+
+struct CallbackScope {
+  std::vector<std::function<void()>> callbacks;
+  std::vector<std::function<void()>>* previous;
+  CallbackScope() : previous(current_callbacks) { current_callbacks = &callbacks; }
+  ~CallbackScope() { current_callbacks = previous; }
+  CallbackScope(const CallbackScope&) = delete;
+  CallbackScope& operator=(const CallbackScope&) = delete;
+};
+
 // Runs the graph. If `capture` is non-null, gradients flowing into those edges are stored there
 // instead of being accumulated into leaves (torch.autograd.grad).
 void execute(const std::vector<Tensor>& roots, const std::vector<Tensor>& seeds, bool retain_graph,
              std::unordered_map<Node*, std::pair<uint32_t, Tensor*>>* capture) {
   TS_CHECK(roots.size() == seeds.size(), "backward: got {} outputs but {} gradients", roots.size(), seeds.size());
   NoGradGuard no_grad;
+  CallbackScope callback_scope;
   std::unordered_map<Node*, InputBuffer> buffers;
   std::vector<Node*> root_nodes;
   std::vector<std::shared_ptr<Node>> keep_alive;
@@ -127,9 +140,19 @@ void execute(const std::vector<Tensor>& roots, const std::vector<Tensor>& seeds,
       if (--deps[e.fn.get()] == 0 && queued.insert(e.fn.get()).second) ready.push(e.fn.get());
     }
   }
+  // Indexed: a callback may queue another one.
+  for (size_t i = 0; i < callback_scope.callbacks.size(); ++i) {
+    auto callback = std::move(callback_scope.callbacks[i]);
+    callback();
+  }
 }
 
 }  // namespace
+
+void queue_callback(std::function<void()> callback) {
+  TS_CHECK(current_callbacks != nullptr, "autograd::queue_callback: no backward pass is running on this thread");
+  current_callbacks->push_back(std::move(callback));
+}
 
 void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grads, bool retain_graph) {
   execute(roots, grads, retain_graph, nullptr);

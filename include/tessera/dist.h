@@ -1,0 +1,9 @@
+#pragma once
+/// Umbrella header of the distributed runtime (ts::dist): init/finalize and failure handling,
+/// Communicator collectives, process-group grids, DistributedDataParallel and
+/// DistributedSampler. Programs run under `mpirun -np N`, or alone as a world of one.
+#include "tessera/dist/communicator.h"
+#include "tessera/dist/ddp.h"
+#include "tessera/dist/process_groups.h"
+#include "tessera/dist/runtime.h"
+#include "tessera/dist/sampler.h"

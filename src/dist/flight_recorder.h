@@ -1,0 +1,78 @@
+#pragma once
+// The flight recorder keeps the last ops of this process (sequence number, group, op, dtype,
+// shape, state) so that a hang or a mismatch can be diagnosed from every rank's output. The
+// watchdog thread aborts the job when an op has been running longer than the timeout,
+// printing the recorder first.
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <exception>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "tessera/tensor.h"
+
+namespace ts::dist::detail {
+
+enum class OpState { Queued, Posted, Running, Done, Failed };
+
+struct OpRecord {
+  uint64_t id = 0;
+  std::string group;
+  int64_t seq = -1;  ///< the group's collective sequence number; -1 for point-to-point
+  std::string op;    ///< "all_reduce(sum)", "send(to 1, tag 0)", ...
+  std::string tensor;  ///< "float32 [4, 3]" or empty
+  OpState state = OpState::Queued;
+  std::chrono::steady_clock::time_point started{};
+  double timeout_s = 0;  ///< the watchdog's limit for this op while Running (0: none)
+};
+
+class FlightRecorder {
+ public:
+  static constexpr size_t kCapacity = 16;
+  /// Adds an op and returns its id.
+  uint64_t add(std::string group, int64_t seq, std::string op, std::string tensor, OpState state);
+  /// Moves op `id` to `state`; Running starts the watchdog clock with `timeout_s`.
+  void set_state(uint64_t id, OpState state, double timeout_s = 0);
+  /// The recorder as text, oldest first.
+  std::string dump() const;
+  /// Description of an op running past its timeout, or empty.
+  std::string overdue(std::chrono::steady_clock::time_point now) const;
+
+ private:
+  mutable std::mutex mutex_;
+  uint64_t next_id_ = 1;
+  std::deque<OpRecord> recent_;          ///< the last kCapacity ops
+  std::map<uint64_t, OpRecord> running_; ///< watched ops (also those evicted from recent_)
+};
+
+FlightRecorder& recorder();
+
+/// Starts the watchdog thread (idempotent) / stops it.
+void start_watchdog();
+void stop_watchdog();
+
+/// "float32 [4, 3]"
+std::string describe_tensor(const Tensor& t);
+
+/// Marks an op Running on construction and Done (or Failed, on unwinding) on destruction.
+class RunningOp {
+ public:
+  RunningOp(uint64_t id, double timeout_s) : id_(id), exceptions_(std::uncaught_exceptions()) {
+    recorder().set_state(id_, OpState::Running, timeout_s);
+  }
+  ~RunningOp() {
+    recorder().set_state(id_, std::uncaught_exceptions() > exceptions_ ? OpState::Failed : OpState::Done);
+  }
+  RunningOp(const RunningOp&) = delete;
+  RunningOp& operator=(const RunningOp&) = delete;
+
+ private:
+  uint64_t id_;
+  int exceptions_;
+};
+
+}  // namespace ts::dist::detail
