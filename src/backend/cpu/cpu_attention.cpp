@@ -48,6 +48,14 @@ template <typename T> MutMat<T> mutable_head_of(const Tensor& t, int64_t b, int6
   return MutMat<T>(base, t.shape()[2], t.shape()[3], Eigen::OuterStride<>(row_stride(t)));
 }
 
+// The grain for parallel_for over tasks of `rows` query rows each: enough tasks per thread
+// that a thread gets at least ~64k multiply-adds, so a one-token decode step (a few tiny
+// tasks) runs inline instead of paying for a parallel region.
+int64_t tasks_per_thread(int64_t rows, const Dims& g) {
+  const int64_t work = std::max<int64_t>(1, rows * g.s * (g.d + g.dv));
+  return std::max<int64_t>(1, (int64_t{1} << 16) / work);
+}
+
 // Keys visible to query row i (a count from key 0).
 inline int64_t visible_keys(const Dims& g, bool causal, int64_t i) {
   return causal ? std::clamp<int64_t>(i + g.shift + 1, 0, g.s) : g.s;
@@ -77,7 +85,7 @@ void forward_typed(const Tensor& q, const Tensor& k, const Tensor& v, const Atte
   const Dims g = dims_of(q, k, v);
   const T scale = static_cast<T>(p.scale);
   const int64_t blocks = (g.t + kQueryBlock - 1) / kQueryBlock;
-  parallel_for(0, g.batch * g.heads * blocks, 1, [&](int64_t lo, int64_t hi) {
+  parallel_for(0, g.batch * g.heads * blocks, tasks_per_thread(std::min(kQueryBlock, g.t), g), [&](int64_t lo, int64_t hi) {
     std::vector<T> scratch;
     for (int64_t task = lo; task < hi; ++task) {
       const int64_t bh = task / blocks, i0 = (task % blocks) * kQueryBlock, b = bh / g.heads, h = bh % g.heads;
@@ -107,7 +115,7 @@ void backward_typed(const Tensor& grad_out, const Tensor& q, const Tensor& k, co
   const Dims g = dims_of(q, k, v);
   const T scale = static_cast<T>(p.scale);
   // Parallel over (batch, head) only: the key/value gradients accumulate over all query blocks.
-  parallel_for(0, g.batch * g.heads, 1, [&](int64_t lo, int64_t hi) {
+  parallel_for(0, g.batch * g.heads, tasks_per_thread(g.t, g), [&](int64_t lo, int64_t hi) {
     std::vector<T> probs, dprobs, row_dot;
     for (int64_t bh = lo; bh < hi; ++bh) {
       const int64_t b = bh / g.heads, h = bh % g.heads;

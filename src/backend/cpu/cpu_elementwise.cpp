@@ -82,7 +82,6 @@ void map3(const Tensor& a, const Tensor& b, const Tensor& c, const Tensor& out, 
 }
 
 constexpr double kSqrt2OverPi = 0.7978845608028654;
-constexpr double kInvSqrt2 = 0.7071067811865476;
 constexpr double kInvSqrt2Pi = 0.3989422804014327;
 constexpr double kGeluCoeff = 0.044715;
 
@@ -109,7 +108,7 @@ template <typename T> T unary_float(UnaryOp op, const UnaryParams& p, T x) {
       const T inner = static_cast<T>(kSqrt2OverPi) * (x + static_cast<T>(kGeluCoeff) * x * x * x);
       return T(0.5) * x * (T(1) + std::tanh(inner));
     }
-    case UnaryOp::GeluErf: return T(0.5) * x * (T(1) + std::erf(x * static_cast<T>(kInvSqrt2)));
+    case UnaryOp::GeluErf: return x * normal_cdf_of(x);
     case UnaryOp::Silu: return x * sigmoid_of(x);
     case UnaryOp::PowScalar: return static_cast<T>(std::pow(x, static_cast<T>(p.a)));
     case UnaryOp::Clamp: {
@@ -147,11 +146,7 @@ template <typename T> T unary_grad_float(UnaryOp op, const UnaryParams& p, T g, 
       const T dinner = static_cast<T>(kSqrt2OverPi) * (T(1) + T(3) * static_cast<T>(kGeluCoeff) * x2);
       return g * (T(0.5) * (T(1) + t) + T(0.5) * x * (T(1) - t * t) * dinner);
     }
-    case UnaryOp::GeluErf: {
-      const T cdf = T(0.5) * (T(1) + std::erf(x * static_cast<T>(kInvSqrt2)));
-      const T pdf = static_cast<T>(kInvSqrt2Pi) * std::exp(T(-0.5) * x * x);
-      return g * (cdf + x * pdf);
-    }
+    case UnaryOp::GeluErf: return g * (normal_cdf_of(x) + x * static_cast<T>(kInvSqrt2Pi) * std::exp(T(-0.5) * x * x));
     case UnaryOp::Silu: {
       const T s = sigmoid_of(x);
       return g * s * (T(1) + x * (T(1) - s));
@@ -266,6 +261,7 @@ template <typename T> void unary_kernel(UnaryOp op, const UnaryParams& p, const 
       case UnaryOp::Sigmoid: return map1<T, T>(x, o, [](T v) { return T(1) / (T(1) + exp_of(-v)); });
       case UnaryOp::Silu: return map1<T, T>(x, o, [](T v) { return v / (T(1) + exp_of(-v)); });
       case UnaryOp::Relu: return map1<T, T>(x, o, [](T v) { return v > T(0) ? v : T(0); });
+      case UnaryOp::GeluErf: return map1<T, T>(x, o, [](T v) { return v * normal_cdf_of(v); });
       case UnaryOp::Neg: return map1<T, T>(x, o, [](T v) { return -v; });
       default: return map1<T, T>(x, o, [op, &p](T v) { return unary_float(op, p, v); });
     }
@@ -286,6 +282,10 @@ void unary_backward_kernel(UnaryOp op, const UnaryParams& p, const Tensor& g, co
     case UnaryOp::Tanh: return map2<T, T, T>(g, y, o, [](T gv, T yv) { return gv * (T(1) - yv * yv); });
     case UnaryOp::Sigmoid: return map2<T, T, T>(g, y, o, [](T gv, T yv) { return gv * yv * (T(1) - yv); });
     case UnaryOp::Exp: return map2<T, T, T>(g, y, o, [](T gv, T yv) { return gv * yv; });
+    case UnaryOp::GeluErf:
+      return map2<T, T, T>(g, x, o, [](T gv, T xv) {
+        return gv * (normal_cdf_of(xv) + xv * static_cast<T>(kInvSqrt2Pi) * exp_of(T(-0.5) * xv * xv));
+      });
     default:
       return map3<T>(g, x, y, o, [op, &p](T gv, T xv, T yv) { return unary_grad_float(op, p, gv, xv, yv); });
   }
