@@ -160,17 +160,29 @@ void check_rank(const Communicator& c, const char* op, const char* what, int r) 
 }
 
 // ---- running ops ------------------------------------------------------------------------------
-using Body = std::function<void(CommHandle&)>;
+OpRecord make_record(const Communicator& c, int64_t seq, OpKind kind, int64_t arg, const Tensor& described) {
+  OpRecord r;
+  r.group = c.name();
+  r.seq = seq;
+  r.op = kind_name(kind);
+  if (kind == OpKind::AllReduce || kind == OpKind::ReduceScatter)
+    r.detail = reduce_op_name(static_cast<ReduceOp>(arg)).data();  // static strings
+  if (kind == OpKind::Broadcast) r.peer = arg;
+  r.set_tensor(described);
+  return r;
+}
 
 // Registers collective number `seq` of `c` with the recorder and returns the closure that runs
-// it (taking the transport lock): debug verification, then `body`.
-std::function<void()> collective(Communicator& c, OpKind kind, int64_t arg, const Tensor& described, Body body) {
+// it (taking the transport lock): debug verification, then `body(handle)`. Recording stores
+// fixed-size fields only, so a small all-reduce pays little over a raw MPI call.
+template <typename Body>
+auto collective(Communicator& c, OpKind kind, int64_t arg, const Tensor& described, Body body) {
   const uint64_t seq = CommunicatorAccess::next_seq(c);
   const bool verify = debug() && c.size() > 1;
   const double limit = timeout();
-  const uint64_t id = recorder().add(c.name(), static_cast<int64_t>(seq), op_label(kind, arg),
-                                     described.defined() ? describe_tensor(described) : std::string(), OpState::Queued);
-  const Descriptor desc = make_descriptor(seq, kind, arg, described);
+  const uint64_t id = recorder().add(make_record(c, static_cast<int64_t>(seq), kind, arg, described));
+  Descriptor desc{};
+  if (verify) desc = make_descriptor(seq, kind, arg, described);
   return [self = c.shared_from_this(), id, verify, limit, desc, body = std::move(body)] {
     NoGradGuard no_grad;
     std::lock_guard<std::mutex> lock(executor().transport_lock());
@@ -180,7 +192,7 @@ std::function<void()> collective(Communicator& c, OpKind kind, int64_t arg, cons
   };
 }
 
-void run_blocking(const std::function<void()>& fn) {
+template <typename Fn> void run_blocking(const Fn& fn) {
   executor().drain();  // earlier non-blocking collectives go first, in issue order
   fn();
 }
@@ -283,6 +295,17 @@ class P2PWork final : public Work {
   std::exception_ptr error_;
 };
 
+OpRecord p2p_record(const Communicator& c, const char* op, const Tensor& t, int peer, int tag) {
+  OpRecord r;
+  r.group = c.name();
+  r.op = op;
+  r.peer = peer;
+  r.tag = tag;
+  r.state = OpState::Posted;
+  r.set_tensor(t);
+  return r;
+}
+
 }  // namespace
 
 Communicator::Communicator(detail::CommHandlePtr handle, std::string name)
@@ -300,7 +323,7 @@ Communicator::~Communicator() {
 // ---- collectives ----------------------------------------------------------------------------
 namespace {
 
-Body all_reduce_body(Tensor t, ReduceOp op, int size) {
+auto all_reduce_body(Tensor t, ReduceOp op, int size) {
   return [t, op, size](CommHandle& h) {
     Tensor buf = stage_in(t, true);
     all_reduce(h, buf.raw_data(), buf.numel(), buf.dtype(), op == ReduceOp::Avg ? ReduceOp::Sum : op);
@@ -309,7 +332,7 @@ Body all_reduce_body(Tensor t, ReduceOp op, int size) {
   };
 }
 
-Body broadcast_body(Tensor t, int root, int rank) {
+auto broadcast_body(Tensor t, int root, int rank) {
   return [t, root, rank](CommHandle& h) {
     Tensor buf = stage_in(t, false);
     broadcast(h, buf.raw_data(), static_cast<int64_t>(buf.nbytes()), root);
@@ -408,8 +431,7 @@ WorkPtr Communicator::send_async(const Tensor& tensor, int dst, int tag) {
   check_rank(*this, "send", "destination", dst);
   TS_CHECK(tag >= 0, "{}: send: tag {} must be >= 0", name_, tag);
   Tensor buf = tensor.is_contiguous() ? tensor : tensor.contiguous();
-  const uint64_t id = recorder().add(name_, -1, fmt::format("send(to {}, tag {})", dst, tag), describe_tensor(tensor),
-                                     OpState::Posted);
+  const uint64_t id = recorder().add(p2p_record(*this, "send", tensor, dst, tag));
   std::unique_ptr<Request> req;
   {
     std::lock_guard<std::mutex> lock(executor().transport_lock());
@@ -423,8 +445,7 @@ WorkPtr Communicator::recv_async(Tensor& tensor, int src, int tag) {
   check_rank(*this, "recv", "source", src);
   TS_CHECK(tag >= 0, "{}: recv: tag {} must be >= 0", name_, tag);
   Tensor buf = stage_out(tensor, false);
-  const uint64_t id = recorder().add(name_, -1, fmt::format("recv(from {}, tag {})", src, tag), describe_tensor(tensor),
-                                     OpState::Posted);
+  const uint64_t id = recorder().add(p2p_record(*this, "recv", tensor, src, tag));
   std::unique_ptr<Request> req;
   {
     std::lock_guard<std::mutex> lock(executor().transport_lock());

@@ -6,6 +6,7 @@
 #include <chrono>
 
 #include "tessera/autograd.h"
+#include "tessera/backend.h"
 #include "tessera/creation.h"
 #include "tessera/dist/runtime.h"
 #include "tessera/ops.h"
@@ -97,7 +98,18 @@ struct DistributedDataParallel::Reducer : std::enable_shared_from_this<Reducer> 
       if (b.work) b.work->wait();
       b.work.reset();
     }
-    for (size_t i = 0; i < params.size(); ++i) params[i].set_grad(slice(i).clone());
+    for (size_t i = 0; i < params.size(); ++i) {
+      // Into the gradient AccumulateGrad just made when it is this step's own tensor: a fresh
+      // multi-MB allocation per parameter would cost more in page faults than the copy.
+      const Tensor g = params[i].grad();
+      if (g.defined() && g.is_contiguous() && g.dtype() == params[i].dtype() && g.shape() == params[i].shape() &&
+          g.storage().use_count() == 1) {
+        backend_for(g).copy(slice(i), g);
+        g.storage()->bump_version();
+      } else {
+        params[i].set_grad(slice(i).clone());
+      }
+    }
     current.wait_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     last = current;
   }

@@ -1,6 +1,6 @@
 #include "dist/flight_recorder.h"
 
-#include <atomic>
+#include <algorithm>
 #include <cstdio>
 
 #include "dist/transport.h"
@@ -22,7 +22,8 @@ const char* state_name(OpState s) {
 
 std::string line(const OpRecord& r, std::chrono::steady_clock::time_point now) {
   std::string seq = r.seq >= 0 ? fmt::format("#{}", r.seq) : std::string("p2p");
-  std::string s = fmt::format("  {:>5} {:<10} {:<28} {:<24} {}", seq, r.group, r.op, r.tensor, state_name(r.state));
+  std::string s =
+      fmt::format("  {:>5} {:<10} {:<28} {:<24} {}", seq, r.group, r.label(), r.tensor_text(), state_name(r.state));
   if (r.state == OpState::Running) {
     s += fmt::format(" for {:.1f} s", std::chrono::duration<double>(now - r.started).count());
   }
@@ -31,26 +32,42 @@ std::string line(const OpRecord& r, std::chrono::steady_clock::time_point now) {
 
 }  // namespace
 
-uint64_t FlightRecorder::add(std::string group, int64_t seq, std::string op, std::string tensor, OpState state) {
+void OpRecord::set_tensor(const Tensor& t) {
+  if (!t.defined()) return;
+  has_tensor = true;
+  dtype = t.dtype();
+  ndim = static_cast<int>(t.dim());
+  for (int i = 0; i < std::min(ndim, kMaxDims); ++i) dims[static_cast<size_t>(i)] = t.size(i);
+}
+
+std::string OpRecord::label() const {
+  std::string s = op;
+  if (*detail) return fmt::format("{}({})", s, detail);
+  if (seq < 0) return fmt::format("{}({} {}, tag {})", s, s == "send" ? "to" : "from", peer, tag);
+  if (peer >= 0) return fmt::format("{}(root {})", s, peer);
+  return s;
+}
+
+std::string OpRecord::tensor_text() const {
+  if (!has_tensor) return {};
+  std::vector<int64_t> shown(dims.begin(), dims.begin() + std::min(ndim, kMaxDims));
+  return fmt::format("{} [{}{}]", dtype_name(dtype), fmt::join(shown, ", "), ndim > kMaxDims ? ", ..." : "");
+}
+
+uint64_t FlightRecorder::add(OpRecord record) {
   std::lock_guard<std::mutex> lock(mutex_);
-  OpRecord r;
-  r.id = next_id_++;
-  r.group = std::move(group);
-  r.seq = seq;
-  r.op = std::move(op);
-  r.tensor = std::move(tensor);
-  r.state = state;
-  recent_.push_back(r);
+  record.id = next_id_++;
+  recent_.push_back(std::move(record));
   if (recent_.size() > kCapacity) recent_.pop_front();
-  return r.id;
+  return recent_.back().id;
 }
 
 void FlightRecorder::set_state(uint64_t id, OpState state, double timeout_s) {
   std::lock_guard<std::mutex> lock(mutex_);
   const auto now = std::chrono::steady_clock::now();
   OpRecord* found = nullptr;
-  for (auto& r : recent_)
-    if (r.id == id) found = &r;
+  for (auto it = recent_.rbegin(); it != recent_.rend() && !found; ++it)
+    if (it->id == id) found = &*it;
   if (found) {
     found->state = state;
     if (state == OpState::Running) {
@@ -64,9 +81,9 @@ void FlightRecorder::set_state(uint64_t id, OpState state, double timeout_s) {
     r.state = state;
     r.started = now;
     r.timeout_s = timeout_s;
-    running_[id] = std::move(r);
+    running_.push_back(std::move(r));
   } else {
-    running_.erase(id);
+    std::erase_if(running_, [id](const OpRecord& r) { return r.id == id; });
   }
 }
 
@@ -75,19 +92,19 @@ std::string FlightRecorder::dump() const {
   const auto now = std::chrono::steady_clock::now();
   std::string out = fmt::format("  {:>5} {:<10} {:<28} {:<24} {}\n", "seq", "group", "op", "tensor", "state");
   // Watched ops that fell out of the ring are still worth showing first.
-  for (const auto& [id, r] : running_)
-    if (recent_.empty() || id < recent_.front().id) out += line(r, now) + "\n";
+  for (const auto& r : running_)
+    if (recent_.empty() || r.id < recent_.front().id) out += line(r, now) + "\n";
   for (const auto& r : recent_) out += line(r, now) + "\n";
   return out;
 }
 
 std::string FlightRecorder::overdue(std::chrono::steady_clock::time_point now) const {
   std::lock_guard<std::mutex> lock(mutex_);
-  for (const auto& [id, r] : running_) {
+  for (const auto& r : running_) {
     const double age = std::chrono::duration<double>(now - r.started).count();
     if (r.timeout_s > 0 && age > r.timeout_s)
-      return fmt::format("{} on group {} (sequence {}) has not completed after {:.1f} s (timeout {} s)", r.op, r.group,
-                         r.seq, age, r.timeout_s);
+      return fmt::format("{} on group {} (sequence {}) has not completed after {:.1f} s (timeout {} s)", r.label(),
+                         r.group, r.seq, age, r.timeout_s);
   }
   return {};
 }
@@ -95,11 +112,6 @@ std::string FlightRecorder::overdue(std::chrono::steady_clock::time_point now) c
 FlightRecorder& recorder() {
   static FlightRecorder* instance = new FlightRecorder();  // outlives static destructors
   return *instance;
-}
-
-std::string describe_tensor(const Tensor& t) {
-  if (!t.defined()) return "undefined";
-  return fmt::format("{} {}", dtype_name(t.dtype()), shape_str(t.shape()));
 }
 
 namespace {
