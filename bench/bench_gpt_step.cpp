@@ -52,6 +52,26 @@ double median_step_ms(const Shape4& s, int iters, double* flops_per_step) {
   return ms[ms.size() / 2];
 }
 
+// Generation speed of the larger shape's model (random weights): `tokens` new tokens after a
+// one-token prompt, with the KV cache (one-token steps) and with full recomputation.
+void report_generation(int64_t tokens) {
+  manual_seed(0);
+  nn::GPTConfig c;
+  c.n_layer = 6;
+  c.n_head = 6;
+  c.n_embd = 384;
+  c.block_size = 256;
+  nn::GPT model(c);
+  const Tensor prompt = zeros({1, 1}, kInt64);
+  for (bool cache : {true, false}) {
+    const auto t0 = std::chrono::steady_clock::now();
+    nn::generate(model, prompt, tokens, nn::SamplingOptions{}, cache);
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::printf("# generate %lld tokens (L6 C384 T256) %s KV cache: %.2f s, %.1f tokens/s\n",
+                static_cast<long long>(tokens), cache ? "with" : "without", s, static_cast<double>(tokens) / s);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -59,6 +79,7 @@ int main(int argc, char** argv) {
     util::ArgParser args("bench_gpt_step", "Median GPT training-step time (AdamW) for two model shapes.");
     args.add("threads", "CPU threads", "2").add("iters", "timed steps per shape", "10");
     args.add("only", "run one shape: gpt_l4_c128 or gpt_l6_c384");
+    args.add("generate", "also time generating this many tokens with and without the KV cache (0: skip)", "0");
     if (!args.parse(argc, argv)) return 0;
     set_num_threads(static_cast<int>(args.get_int("threads", 1)));
     const int iters = static_cast<int>(args.get_int("iters", 1));
@@ -73,6 +94,7 @@ int main(int argc, char** argv) {
                   static_cast<double>(s.batch * s.block_size) / (ms / 1e3), flops / (ms / 1e3) / 1e9);
       std::fflush(stdout);
     }
+    if (args.get_int("generate", 0) > 0) report_generation(args.get_int("generate", 0));
     return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_gpt_step: error: %s\n", e.what());
