@@ -2,6 +2,7 @@
 #include <cstring>
 
 #include "backend/cpu/cpu_backend.h"
+#include "backend/cpu/cpu_block_cache.h"
 
 namespace ts {
 
@@ -15,14 +16,15 @@ constexpr size_t kAlignment = 64;  // a cache line; also what AVX-512 loads like
 }
 
 void* CpuBackend::allocate(size_t nbytes, int) {
-  // Round up: aligned_alloc requires a multiple of the alignment; zero bytes still get a pointer.
-  const size_t rounded = (nbytes + kAlignment - 1) / kAlignment * kAlignment + (nbytes == 0 ? kAlignment : 0);
-  void* p = std::aligned_alloc(kAlignment, rounded);
+  // Zero bytes still get a (distinct) pointer.
+  void* p = cpu::BlockCache::instance().allocate(nbytes == 0 ? kAlignment : nbytes);
   TS_CHECK(p != nullptr, "cpu: out of memory allocating {} bytes", nbytes);
   return p;
 }
 
-void CpuBackend::deallocate(void* ptr, size_t, int) { std::free(ptr); }
+void CpuBackend::deallocate(void* ptr, size_t nbytes, int) {
+  cpu::BlockCache::instance().release(ptr, nbytes == 0 ? kAlignment : nbytes);
+}
 
 void CpuBackend::copy_bytes(void* dst, Device dst_device, const void* src, Device src_device, size_t nbytes) {
   TS_CHECK(dst_device.is_cpu() && src_device.is_cpu(), "cpu backend: cannot copy between {} and {}",
