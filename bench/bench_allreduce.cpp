@@ -73,85 +73,87 @@ std::shared_ptr<ts::nn::Sequential> make_mlp() {
       std::make_shared<Linear>(1024, 10)});
 }
 
-// Median seconds of forward + backward (+ gradient sync) over `steps` steps, slowest rank.
-double step_time(ts::dist::DistributedDataParallel& ddp, const ts::Tensor& x, const ts::Tensor& y, int steps,
-                 bool sync) {
-  std::vector<double> times;
-  for (int s = 0; s < steps + 2; ++s) {
-    ddp.zero_grad();
-    MPI_Barrier(MPI_COMM_WORLD);
-    const auto t0 = Clock::now();
-    if (sync) {
-      ts::cross_entropy(ddp.forward(x), y).backward();
-    } else {
-      auto guard = ddp.no_sync();
-      ts::cross_entropy(ddp.forward(x), y).backward();
-    }
-    const double t = max_over_ranks(std::chrono::duration<double>(Clock::now() - t0).count());
-    if (s >= 2) times.push_back(t);  // the first steps allocate
-  }
-  std::sort(times.begin(), times.end());
-  return times[times.size() / 2];
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
 }
 
+// One training step's forward + backward (+ gradient averaging unless under no_sync), in
+// seconds, slowest rank.
+double step_time(ts::dist::DistributedDataParallel& ddp, const ts::Tensor& x, const ts::Tensor& y, bool sync) {
+  ddp.zero_grad();
+  MPI_Barrier(MPI_COMM_WORLD);
+  const auto t0 = Clock::now();
+  if (sync) {
+    ts::cross_entropy(ddp.forward(x), y).backward();
+  } else {
+    auto guard = ddp.no_sync();
+    ts::cross_entropy(ddp.forward(x), y).backward();
+  }
+  return max_over_ranks(std::chrono::duration<double>(Clock::now() - t0).count());
+}
+
+// Compute-only, serial-sync, overlapped and communication-only steps are interleaved, so a
+// change in background load hits all four medians alike.
 void bench_ddp(const std::shared_ptr<ts::dist::Communicator>& comm) {
-  const int steps = 15;
+  const int steps = 21;
   ts::manual_seed(0);
   ts::Tensor x = ts::randn({64, 784});
   ts::Tensor y = ts::randint(0, 10, {64});
-  double t_overlap = 0, t_serial = 0, t_compute = 0, t_comm = 0;
-  int buckets = 0, early = 0;
-  int64_t params = 0;
-  for (bool overlap : {true, false}) {
+  auto make = [&](bool overlap) {
     ts::dist::DDPOptions options;
     options.overlap = overlap;
     options.bucket_cap_mb = 2;
     options.broadcast_buffers = false;
     ts::manual_seed(1);
-    auto ddp = std::make_shared<ts::dist::DistributedDataParallel>(make_mlp(), options, comm);
-    params = ddp->num_parameters();
-    const double t = step_time(*ddp, x, y, steps, true);
-    if (overlap) {
-      t_overlap = t;
-      buckets = ddp->last_sync_stats().buckets;
-      early = ddp->last_sync_stats().launched_during_backward;
-      t_compute = step_time(*ddp, x, y, steps, false);
-      // The same all-reduces alone, back to back.
-      std::vector<ts::Tensor> flats;
-      const auto all = ddp->module()->parameters();
-      for (const auto& b : ddp->bucket_assignment()) {
-        int64_t numel = 0;
-        for (size_t i : b) numel += all[i].numel();
-        flats.push_back(ts::zeros({numel}));
-      }
-      std::vector<double> times;
-      for (int s = 0; s < steps; ++s) {
-        MPI_Barrier(MPI_COMM_WORLD);
-        const auto t0 = Clock::now();
-        for (auto& f : flats) comm->all_reduce(f, ts::dist::ReduceOp::Avg);
-        times.push_back(max_over_ranks(std::chrono::duration<double>(Clock::now() - t0).count()));
-      }
-      std::sort(times.begin(), times.end());
-      t_comm = times[times.size() / 2];
-    } else {
-      t_serial = t;
+    return std::make_shared<ts::dist::DistributedDataParallel>(make_mlp(), options, comm);
+  };
+  auto overlapped = make(true), serial = make(false);
+  // The same all-reduces alone, back to back.
+  std::vector<ts::Tensor> flats;
+  const auto all = overlapped->module()->parameters();
+  for (const auto& b : overlapped->bucket_assignment()) {
+    int64_t numel = 0;
+    for (size_t i : b) numel += all[i].numel();
+    flats.push_back(ts::zeros({numel}));
+  }
+  std::vector<double> t_compute, t_serial, t_overlap, t_comm;
+  for (int s = 0; s < steps + 2; ++s) {
+    const bool keep = s >= 2;  // the first steps allocate
+    const double c = step_time(*overlapped, x, y, false);
+    const double a = step_time(*serial, x, y, true);
+    const double o = step_time(*overlapped, x, y, true);
+    MPI_Barrier(MPI_COMM_WORLD);
+    const auto t0 = Clock::now();
+    for (auto& f : flats) comm->all_reduce(f, ts::dist::ReduceOp::Avg);
+    const double m = max_over_ranks(std::chrono::duration<double>(Clock::now() - t0).count());
+    if (keep) {
+      t_compute.push_back(c);
+      t_serial.push_back(a);
+      t_overlap.push_back(o);
+      t_comm.push_back(m);
     }
   }
+  const double compute = median(t_compute), serial_t = median(t_serial), overlap_t = median(t_overlap),
+               comm_t = median(t_comm);
+  const auto stats = overlapped->last_sync_stats();
+  const int64_t params = overlapped->num_parameters();
   if (comm->rank() == 0) {
-    const double exposed_serial = t_serial - t_compute, exposed_overlap = t_overlap - t_compute;
+    const double exposed_serial = serial_t - compute, exposed_overlap = overlap_t - compute;
     const double hidden = exposed_serial > 0 ? 1.0 - exposed_overlap / exposed_serial : 0.0;
     std::printf("\nDDP step (forward + backward + gradient averaging), MLP 784-1024-1024-1024-10 (%.2fM params, "
                 "%.1f MB of float32 gradients), batch 64 per rank, %d ranks, %d buckets of <= 2 MB (%d launched "
-                "from backward hooks); median of %d steps, ms\n",
-                static_cast<double>(params) / 1e6, static_cast<double>(params) * 4 / 1e6, comm->size(), buckets, early,
-                steps);
-    std::printf("  compute only (no_sync):        %8.2f\n", t_compute * 1e3);
-    std::printf("  all-reduces alone:             %8.2f\n", t_comm * 1e3);
-    std::printf("  DDP, sync after backward:      %8.2f  (exposed communication %.2f)\n", t_serial * 1e3,
+                "from backward hooks); median of %d interleaved steps, ms\n",
+                static_cast<double>(params) / 1e6, static_cast<double>(params) * 4 / 1e6, comm->size(), stats.buckets,
+                stats.launched_during_backward, steps);
+    std::printf("  compute only (no_sync):        %8.2f\n", compute * 1e3);
+    std::printf("  the all-reduces alone:         %8.2f\n", comm_t * 1e3);
+    std::printf("  DDP, sync after backward:      %8.2f  (exposed communication %.2f)\n", serial_t * 1e3,
                 exposed_serial * 1e3);
-    std::printf("  DDP, overlapped buckets:       %8.2f  (exposed communication %.2f)\n", t_overlap * 1e3,
+    std::printf("  DDP, overlapped buckets:       %8.2f  (exposed communication %.2f)\n", overlap_t * 1e3,
                 exposed_overlap * 1e3);
-    std::printf("  hidden fraction of communication: %.0f%%\n", 100.0 * hidden);
+    std::printf("  hidden fraction of communication: %.0f%%  (1 - exposed overlapped / exposed serial)\n",
+                100.0 * hidden);
   }
 }
 

@@ -11,10 +11,13 @@ void Executor::submit(std::function<void()> task) {
     worker_ = std::thread([this] { loop(); });
   }
   queue_.push_back(std::move(task));
+  outstanding_.fetch_add(1, std::memory_order_relaxed);
   cv_.notify_all();
 }
 
 void Executor::drain() {
+  // Only the issuing thread submits, so zero here stays zero until it submits again.
+  if (outstanding_.load(std::memory_order_acquire) == 0) return;
   std::unique_lock<std::mutex> lock(mutex_);
   cv_.wait(lock, [this] { return queue_.empty() && !busy_; });
 }
@@ -41,6 +44,7 @@ void Executor::loop() {
     task();
     lock.lock();
     busy_ = false;
+    outstanding_.fetch_sub(1, std::memory_order_release);
     cv_.notify_all();
   }
 }

@@ -4,6 +4,7 @@
 // on the issuing thread after the queue drained. One transport lock serializes every transport
 // call (MPI_THREAD_SERIALIZED), so the issue order of collectives in this process is the
 // order MPI sees, the same on every rank.
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -31,6 +32,7 @@ class Executor {
   std::condition_variable cv_;
   std::deque<std::function<void()>> queue_;
   bool busy_ = false;
+  std::atomic<int> outstanding_{0};  ///< submitted, not finished: lets drain() skip the lock
   bool stop_ = false;
   std::thread worker_;
   std::mutex transport_mutex_;

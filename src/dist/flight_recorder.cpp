@@ -58,53 +58,57 @@ uint64_t FlightRecorder::add(OpRecord record) {
   std::lock_guard<std::mutex> lock(mutex_);
   record.id = next_id_++;
   recent_.push_back(std::move(record));
-  if (recent_.size() > kCapacity) recent_.pop_front();
+  if (recent_.size() > kCapacity) {
+    // A running op stays printable after it leaves the ring (a hang behind many async ops).
+    if (recent_.front().state == OpState::Running) evicted_running_.push_back(recent_.front());
+    recent_.pop_front();
+  }
   return recent_.back().id;
+}
+
+OpRecord* FlightRecorder::find(uint64_t id) {
+  for (auto it = recent_.rbegin(); it != recent_.rend(); ++it)
+    if (it->id == id) return &*it;
+  for (auto& r : evicted_running_)
+    if (r.id == id) return &r;
+  return nullptr;
 }
 
 void FlightRecorder::set_state(uint64_t id, OpState state, double timeout_s) {
   std::lock_guard<std::mutex> lock(mutex_);
-  const auto now = std::chrono::steady_clock::now();
-  OpRecord* found = nullptr;
-  for (auto it = recent_.rbegin(); it != recent_.rend() && !found; ++it)
-    if (it->id == id) found = &*it;
-  if (found) {
-    found->state = state;
-    if (state == OpState::Running) {
-      found->started = now;
-      found->timeout_s = timeout_s;
-    }
-  }
+  OpRecord* r = find(id);
   if (state == OpState::Running) {
-    OpRecord r = found ? *found : OpRecord{};
-    r.id = id;
-    r.state = state;
-    r.started = now;
-    r.timeout_s = timeout_s;
-    running_.push_back(std::move(r));
+    const auto now = std::chrono::steady_clock::now();
+    running_.push_back({id, now, timeout_s});
+    if (r) {
+      r->started = now;
+      r->timeout_s = timeout_s;
+    }
   } else {
-    std::erase_if(running_, [id](const OpRecord& r) { return r.id == id; });
+    std::erase_if(running_, [id](const Watched& w) { return w.id == id; });
+    std::erase_if(evicted_running_, [id](const OpRecord& e) { return e.id == id; });
   }
+  if (r) r->state = state;
 }
 
 std::string FlightRecorder::dump() const {
   std::lock_guard<std::mutex> lock(mutex_);
   const auto now = std::chrono::steady_clock::now();
   std::string out = fmt::format("  {:>5} {:<10} {:<28} {:<24} {}\n", "seq", "group", "op", "tensor", "state");
-  // Watched ops that fell out of the ring are still worth showing first.
-  for (const auto& r : running_)
-    if (recent_.empty() || r.id < recent_.front().id) out += line(r, now) + "\n";
+  for (const auto& r : evicted_running_) out += line(r, now) + "\n";
   for (const auto& r : recent_) out += line(r, now) + "\n";
   return out;
 }
 
 std::string FlightRecorder::overdue(std::chrono::steady_clock::time_point now) const {
   std::lock_guard<std::mutex> lock(mutex_);
-  for (const auto& r : running_) {
-    const double age = std::chrono::duration<double>(now - r.started).count();
-    if (r.timeout_s > 0 && age > r.timeout_s)
-      return fmt::format("{} on group {} (sequence {}) has not completed after {:.1f} s (timeout {} s)", r.label(),
-                         r.group, r.seq, age, r.timeout_s);
+  for (const auto& w : running_) {
+    const double age = std::chrono::duration<double>(now - w.started).count();
+    if (w.timeout_s <= 0 || age <= w.timeout_s) continue;
+    const OpRecord* r = find(w.id);
+    return fmt::format("{} on group {} (sequence {}) has not completed after {:.1f} s (timeout {} s)",
+                       r ? r->label() : std::string("an op"), r ? r->group : std::string("?"), r ? r->seq : -1, age,
+                       w.timeout_s);
   }
   return {};
 }

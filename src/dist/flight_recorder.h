@@ -60,8 +60,16 @@ class FlightRecorder {
  private:
   mutable std::mutex mutex_;
   uint64_t next_id_ = 1;
-  std::deque<OpRecord> recent_;    ///< the last kCapacity ops
-  std::vector<OpRecord> running_;  ///< watched ops (also those evicted from recent_)
+  struct Watched {
+    uint64_t id;
+    std::chrono::steady_clock::time_point started;
+    double timeout_s;
+  };
+  OpRecord* find(uint64_t id);
+  const OpRecord* find(uint64_t id) const { return const_cast<FlightRecorder*>(this)->find(id); }
+  std::deque<OpRecord> recent_;           ///< the last kCapacity ops
+  std::vector<Watched> running_;          ///< ops the watchdog watches
+  std::vector<OpRecord> evicted_running_;  ///< running ops pushed out of recent_
 };
 
 FlightRecorder& recorder();
