@@ -96,7 +96,8 @@ Tensor scatter_to_parallel_region(const Tensor& x, const GroupPtr& group) {
   return out;
 }
 
-Tensor vocab_parallel_cross_entropy(const Tensor& logits, const Tensor& target, const GroupPtr& group) {
+Tensor vocab_parallel_cross_entropy(const Tensor& logits, const Tensor& target, const GroupPtr& group,
+                                    int64_t vocab_size) {
   constexpr const char* op = "vocab_parallel_cross_entropy";
   check_group(group, op);
   TS_CHECK(logits.defined() && logits.dim() == 2 && logits.is_floating_point(),
@@ -109,7 +110,12 @@ Tensor vocab_parallel_cross_entropy(const Tensor& logits, const Tensor& target, 
   Tensor probs, loss, onehot;
   {
     NoGradGuard no_grad;
-    const Tensor x = logits.detach().to(DType::Float32);
+    Tensor x = logits.detach().to(DType::Float32);
+    if (vocab_size >= 0 && start + local_vocab > vocab_size) {
+      // Padding columns: -inf logits, so they get zero probability and no gradient.
+      const Tensor col = arange(start, start + local_vocab, 1, TensorOptions(kInt64));
+      x = where(unsqueeze(ge(col, full({}, vocab_size, kInt64)), 0), full({}, -1e30, DType::Float32), x);
+    }
     Tensor row_max = std::get<0>(max(x, 1, true)).contiguous();
     group->all_reduce(row_max, ReduceOp::Max);
     const Tensor shifted = x - row_max;

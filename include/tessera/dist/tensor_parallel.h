@@ -87,7 +87,10 @@ class VocabParallelEmbedding : public nn::UnaryModule {
 /// Mean cross-entropy of logits whose vocabulary dim is split over the group: logits
 /// (N, V/tp) are this rank's columns [rank * V/tp, ...), target (N) holds global ids. Only
 /// three (N)-sized all-reduces; the full (N, V) logits never exist on one rank.
-Tensor vocab_parallel_cross_entropy(const Tensor& logits, const Tensor& target, const GroupPtr& group);
+/// Columns at global ids >= vocab_size (padding that makes the vocabulary divisible by the
+/// group, Megatron-style) are excluded from the softmax; -1 keeps every column.
+Tensor vocab_parallel_cross_entropy(const Tensor& logits, const Tensor& target, const GroupPtr& group,
+                                    int64_t vocab_size = -1);
 
 /// CausalSelfAttention with n_head / tp heads on each rank: c_attn is column-parallel (this
 /// rank's q, k and v rows), c_proj row-parallel.
