@@ -105,6 +105,7 @@ void bench_ddp(const std::shared_ptr<ts::dist::Communicator>& comm) {
     options.overlap = overlap;
     options.bucket_cap_mb = 2;
     options.broadcast_buffers = false;
+    options.gradient_as_bucket_view = true;  // no copy of the averaged gradients
     ts::manual_seed(1);
     return std::make_shared<ts::dist::DistributedDataParallel>(make_mlp(), options, comm);
   };

@@ -27,6 +27,7 @@ struct DistributedDataParallel::Reducer : std::enable_shared_from_this<Reducer> 
 
   std::shared_ptr<Communicator> comm;
   bool overlap = true;
+  bool grad_as_view = false;
   std::vector<Tensor> params;
   std::vector<Slot> slots;
   std::vector<Bucket> buckets;
@@ -99,6 +100,10 @@ struct DistributedDataParallel::Reducer : std::enable_shared_from_this<Reducer> 
       b.work.reset();
     }
     for (size_t i = 0; i < params.size(); ++i) {
+      if (grad_as_view) {
+        params[i].set_grad(slice(i));
+        continue;
+      }
       // Into the gradient AccumulateGrad just made when it is this step's own tensor: a fresh
       // multi-MB allocation per parameter would cost more in page faults than the copy.
       const Tensor g = params[i].grad();
@@ -133,6 +138,7 @@ DistributedDataParallel::DistributedDataParallel(std::shared_ptr<nn::Module> mod
   Reducer& r = *reducer_;
   r.comm = comm_;
   r.overlap = options_.overlap;
+  r.grad_as_view = options_.gradient_as_bucket_view;
   for (const Tensor& p : module_->parameters()) {
     if (!p.requires_grad()) continue;
     TS_CHECK(p.is_cpu() && p.is_floating_point(),

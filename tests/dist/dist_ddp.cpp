@@ -113,9 +113,17 @@ TEST_CASE("dist: DDP without overlap matches one process", "[dist][ddp]") {
   ddp_matches_single_process(options);
 }
 
+TEST_CASE("dist: DDP with gradients as bucket views matches one process", "[dist][ddp]") {
+  dist::DDPOptions options;
+  options.bucket_cap_mb = 0.001;
+  options.gradient_as_bucket_view = true;
+  ddp_matches_single_process(options);
+}
+
 TEST_CASE("dist: DDP no_sync accumulation equals one big batch", "[dist][ddp]") {
   dist::DDPOptions options;
   options.bucket_cap_mb = 0.001;
+  options.gradient_as_bucket_view = GENERATE(false, true);
   manual_seed(3);
   auto model = make_mlp();
   auto ddp = std::make_shared<dist::DistributedDataParallel>(model, options);

@@ -49,6 +49,10 @@ struct DDPOptions {
   bool overlap = true;
   /// Broadcast buffers (e.g. BatchNorm statistics) from rank 0 before every forward().
   bool broadcast_buffers = true;
+  /// Leave each .grad() as a view into its bucket instead of copying the averaged gradient
+  /// out (PyTorch's gradient_as_bucket_view): saves a copy of all gradients per step, but the
+  /// next synchronizing backward overwrites gradient tensors the caller still holds.
+  bool gradient_as_bucket_view = false;
 };
 
 /// What the last synchronizing backward did (for tests and benchmarks).
