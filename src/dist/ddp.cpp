@@ -80,6 +80,21 @@ struct DistributedDataParallel::Reducer : std::enable_shared_from_this<Reducer> 
     }
   }
 
+  // A backward that threw after the first hook never ran finish(): drop its state so the next
+  // backward starts clean (called from forward()).
+  void reset_if_interrupted() {
+    if (!in_backward) return;
+    for (auto& b : buckets) {
+      if (!b.work) continue;
+      try {
+        b.work->wait();
+      } catch (...) {  // that backward already failed; its error was reported there
+      }
+      b.work.reset();
+    }
+    in_backward = false;
+  }
+
   // End of backward: complete and launch the remaining buckets, wait, write gradients back.
   void finish() {
     const auto t0 = std::chrono::steady_clock::now();
@@ -198,6 +213,7 @@ Tensor DistributedDataParallel::forward(const Tensor& x) {
            "DistributedDataParallel::forward: the wrapped {} is not a UnaryModule; call its own forward through "
            "module() (gradients are still synchronized)",
            module_->name());
+  reducer_->reset_if_interrupted();
   if (options_.broadcast_buffers && comm_->size() > 1) broadcast_buffers();
   return unary->forward(x);
 }

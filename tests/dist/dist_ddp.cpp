@@ -162,3 +162,28 @@ TEST_CASE("dist: autograd runs queued callbacks at the end of backward", "[dist]
   CHECK(grad_was_set);  // after AccumulateGrad ran
   CHECK_THROWS_AS(autograd::queue_callback([] {}), ts::Error);
 }
+
+TEST_CASE("dist: DDP recovers from a backward that threw midway", "[dist][ddp]") {
+  dist::DDPOptions options;
+  options.bucket_cap_mb = 0.0005;  // several buckets: some launched before the throw
+  manual_seed(5);
+  auto model = make_mlp();
+  auto ddp = std::make_shared<dist::DistributedDataParallel>(model, options);
+  auto reference = make_mlp();
+  reference->load_state_dict(model->state_dict());
+  Data d = make_data(11);
+  {
+    // The input's gradient is computed last, after the later layers' buckets were launched.
+    Tensor x = my_slice(d.x).clone().requires_grad_(true);
+    x.register_hook([](const Tensor& g) -> Tensor { throw ts::Error("interrupted backward"); });
+    Tensor loss = cross_entropy(ddp->forward(x), my_slice(d.y));
+    CHECK_THROWS_WITH(loss.backward(), Catch::Contains("interrupted backward"));
+  }
+  ddp->zero_grad();
+  cross_entropy(ddp->forward(my_slice(d.x)), my_slice(d.y)).backward();
+  cross_entropy(reference->forward(d.x), d.y).backward();
+  std::vector<Tensor> grads, ref_grads;
+  for (auto& p : model->parameters()) grads.push_back(p.grad());
+  for (auto& p : reference->parameters()) ref_grads.push_back(p.grad());
+  check_params_close(grads, ref_grads, 1e-5);
+}
