@@ -10,6 +10,26 @@ namespace {
 
 int64_t padded_vocab(int64_t vocab, int tp) { return (vocab + tp - 1) / tp * tp; }
 
+// Every tp rank's shard stacked along dim 0 / dim 1.
+Tensor gather_rows(const Tensor& shard, const GroupPtr& tp) {
+  Shape shape = shard.shape();
+  shape[0] *= tp->size();
+  Tensor out = empty(shape, TensorOptions(shard.dtype()));
+  tp->all_gather(shard.detach().contiguous(), out);
+  return out;
+}
+Tensor gather_cols(const Tensor& shard, const GroupPtr& tp) { return gather_rows(shard.t().contiguous(), tp).t(); }
+
+// A column-parallel qkv projection gathered as [q_0; k_0; v_0; q_1; ...] back to [q; k; v].
+Tensor unshard_qkv(const Tensor& shard, const GroupPtr& tp) {
+  const Tensor all = gather_rows(shard, tp);
+  const int64_t part = shard.size(0) / 3;
+  std::vector<Tensor> rows;
+  for (int64_t which = 0; which < 3; ++which)
+    for (int64_t r = 0; r < tp->size(); ++r) rows.push_back(all.narrow(0, r * 3 * part + which * part, part));
+  return cat(rows, 0);
+}
+
 void check_config(const nn::GPTConfig& c, const ParallelGrid& g) {
   c.validate("ParallelGPT");
   TS_CHECK(c.n_layer % g.pp == 0, "ParallelGPT: n_layer {} is not divisible by pp {}", c.n_layer, g.pp);
@@ -103,6 +123,45 @@ void ParallelGPT::load_dense(const nn::GPT& dense) {
     auto mine = ln_f->named_parameters(), theirs = dense.ln_f->named_parameters();
     for (size_t i = 0; i < mine.size(); ++i) mine[i].second.copy_(theirs[i].second);
   }
+}
+
+void ParallelGPT::to_dense(nn::GPT& dense) const {
+  NoGradGuard no_grad;
+  const GroupPtr& tp = grid_.tp_group;
+  const int64_t per_stage = config_.n_layer / grid_.pp;
+  // Broadcasts the value `compute` yields on stage `owner` (tp gathers included) into `out`.
+  auto publish = [&](int owner, Tensor out, const std::function<Tensor()>& compute) {
+    if (grid_.pp_rank == owner) out.copy_(compute());
+    grid_.world->broadcast(out, grid_.rank_of(0, owner, 0));
+  };
+  auto copy_params = [](const nn::Module& from) {
+    std::vector<Tensor> v;
+    for (const auto& p : from.parameters()) v.push_back(p);
+    return v;
+  };
+  publish(0, dense.wte->weight, [&] { return gather_rows(wte->weight, tp).narrow(0, 0, config_.vocab_size); });
+  publish(0, dense.wpe->weight, [&] { return wpe->weight.detach(); });
+  for (int64_t b = 0; b < config_.n_layer; ++b) {
+    const int owner = static_cast<int>(b / per_stage);
+    const auto& d = *dense.h->at<nn::TransformerBlock>(static_cast<size_t>(b));
+    const bool mine = grid_.pp_rank == owner;
+    const auto* p = mine ? h->at<ParallelTransformerBlock>(static_cast<size_t>(b - first_block_)).get() : nullptr;
+    const auto ln1 = copy_params(*d.ln_1), ln2 = copy_params(*d.ln_2);
+    for (size_t i = 0; i < ln1.size(); ++i) publish(owner, ln1[i], [&] { return copy_params(*p->ln_1)[i]; });
+    for (size_t i = 0; i < ln2.size(); ++i) publish(owner, ln2[i], [&] { return copy_params(*p->ln_2)[i]; });
+    publish(owner, d.attn->c_attn->weight, [&] { return unshard_qkv(p->attn->c_attn->weight, tp); });
+    if (d.attn->c_attn->bias.defined())
+      publish(owner, d.attn->c_attn->bias, [&] { return unshard_qkv(p->attn->c_attn->bias.unsqueeze(1), tp).squeeze(1); });
+    publish(owner, d.attn->c_proj->weight, [&] { return gather_cols(p->attn->c_proj->weight, tp); });
+    if (d.attn->c_proj->bias.defined()) publish(owner, d.attn->c_proj->bias, [&] { return p->attn->c_proj->bias.detach(); });
+    publish(owner, d.mlp->c_fc->weight, [&] { return gather_rows(p->mlp->c_fc->weight, tp); });
+    if (d.mlp->c_fc->bias.defined()) publish(owner, d.mlp->c_fc->bias, [&] { return gather_rows(p->mlp->c_fc->bias, tp); });
+    publish(owner, d.mlp->c_proj->weight, [&] { return gather_cols(p->mlp->c_proj->weight, tp); });
+    if (d.mlp->c_proj->bias.defined()) publish(owner, d.mlp->c_proj->bias, [&] { return p->mlp->c_proj->bias.detach(); });
+  }
+  const auto lnf = copy_params(*dense.ln_f);
+  for (size_t i = 0; i < lnf.size(); ++i)
+    publish(grid_.pp - 1, lnf[i], [&] { return copy_params(*ln_f)[i]; });
 }
 
 std::pair<std::vector<Tensor>, std::vector<Tensor>> ParallelGPT::weight_decay_groups() const {

@@ -3,6 +3,9 @@
 // trajectory: the same loss at every step and the same parameters after the last one.
 #include <tessera/dist/parallel_gpt.h>
 
+#include <filesystem>
+#include <unistd.h>
+
 #include "dist_test_util.h"
 
 using namespace ts;
@@ -93,4 +96,56 @@ TEST_CASE("GPT under every dp x pp x tp layout follows the single-process trajec
       if (4 % tp != 0 || 4 % pp != 0) continue;  // n_head and n_layer are 4
       check_layout(dp, pp, tp, pp > 1 && dp == 1 ? dist::PipelineSchedule::GPipe : dist::PipelineSchedule::OneFOneB);
     }
+}
+
+TEST_CASE("a checkpoint saved under one layout resumes under another and in one process", "[dist][parallel_gpt]") {
+  const int n = dist::world_size();
+  const nn::GPTConfig config = small_config();
+  manual_seed(41);
+  nn::GPT initial(config);
+  manual_seed(42);
+  const Tensor ids = randint(0, config.vocab_size, {3, 8, config.block_size});
+  const Tensor targets = randint(0, config.vocab_size, {3, 8, config.block_size});
+  // A file name every rank agrees on: rank 0's pid.
+  Tensor pid = scalar_tensor(static_cast<int64_t>(::getpid()), kInt64);
+  dist::world()->broadcast(pid, 0);
+  const std::string path =
+      (std::filesystem::temp_directory_path() / ("tessera_reshard_" + std::to_string(pid.item<int64_t>()) + ".safetensors"))
+          .string();
+  // Layout A: as much pipeline as possible, then tensor parallel; B: all tensor parallel.
+  const int pp_a = n >= 2 ? 2 : 1, tp_a = n / pp_a;
+  const dist::ParallelGrid a = dist::make_grid(1, pp_a, tp_a);
+  dist::ParallelGPT model_a(config, a);
+  model_a.load_dense(initial);
+  auto opt = adamw_for(model_a.weight_decay_groups());
+  for (int64_t s = 0; s < 2; ++s) {
+    opt->zero_grad();
+    model_a.forward_backward(ids[s], targets[s], 2);
+    opt->step();
+  }
+  nn::GPT gathered(config);
+  model_a.to_dense(gathered);
+  if (dist::rank() == 0) save(gathered.state_dict(), path);
+  dist::world()->barrier();
+  nn::GPT loaded(config);
+  loaded.load_state_dict(load(path).tensors);
+  dist::world()->barrier();
+  if (dist::rank() == 0) std::filesystem::remove(path);
+
+  // The one-process model, layout A and layout B all give the same loss on a new batch.
+  const double dense_loss = loaded.loss(ids[2], targets[2]).item<double>();
+  opt->zero_grad();
+  CHECK(model_a.forward_backward(ids[2], targets[2], 2) == Approx(dense_loss).epsilon(1e-5));
+  const dist::ParallelGrid b = dist::make_grid(1, 1, n);
+  dist::ParallelGPT model_b(config, b);
+  model_b.load_dense(loaded);
+  CHECK(model_b.forward_backward(ids[2], targets[2], 1) == Approx(dense_loss).epsilon(1e-5));
+  // And back: B gathered again equals what was saved.
+  nn::GPT again(config);
+  model_b.to_dense(again);
+  const auto x = again.named_parameters(), y = loaded.named_parameters();
+  for (size_t i = 0; i < x.size(); ++i) {
+    INFO("parameter " << x[i].first);
+    CHECK(equal(x[i].second, y[i].second));
+  }
 }

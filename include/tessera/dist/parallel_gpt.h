@@ -37,6 +37,11 @@ class ParallelGPT : public nn::Module {
 
   /// Copies this rank's shard of a dense GPT with the same config.
   void load_dense(const nn::GPT& dense);
+  /// The inverse: fills `dense` (same config) on every rank with the full parameters,
+  /// gathered over tp and broadcast from each block's pipeline stage. Collective over the
+  /// world. Saving `dense` gives a layout-free checkpoint that load_dense() reshards into any
+  /// other (dp, pp, tp) layout, or that a single process (`gpt sample`) reads directly.
+  void to_dense(nn::GPT& dense) const;
   /// {matrices and embeddings, vectors} of this rank, for AdamW's weight-decay groups.
   std::pair<std::vector<Tensor>, std::vector<Tensor>> weight_decay_groups() const;
   const PipelineStats& pipeline_stats() const { return stage_.stats(); }
