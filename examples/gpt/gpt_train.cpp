@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <limits>
 
+#include <tessera/dist.h>
 #include <tessera/tessera.h>
 #include <tessera/util/cli.h>
 #include <tessera/util/metrics_log.h>
@@ -15,68 +16,12 @@
 #include "gpt/gpt_commands.h"
 #include "gpt/gpt_model_config.h"
 #include "gpt/gpt_text.h"
+#include "gpt/gpt_train_options.h"
 
 namespace ts::examples::gpt {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-struct TrainOptions {
-  int64_t batch = 0, accum = 0, max_iters = 0, warmup = 0, eval_interval = 0, eval_iters = 0, sample_tokens = 0;
-  double lr = 0, min_lr = 0, weight_decay = 0, beta2 = 0, clip = 0, time_limit_s = 0, target_val_loss = 0;
-  uint64_t seed = 0;
-  std::string save, resume, log, plot;
-};
-
-void add_train_flags(util::ArgParser& args) {
-  args.add("data", "datasets root (holding tinyshakespeare/input.txt)", "../shared/data")
-      .add("cache", "directory for the tokenized train/val files", "gpt_cache")
-      .add("tokenizer", "char or bpe", "char")
-      .add("bpe-vocab", "vocabulary size of the BPE tokenizer", "512")
-      .add("batch-size", "sequences per micro-batch", "32")
-      .add("grad-accum", "micro-batches accumulated per optimizer step", "1")
-      .add("max-iters", "optimizer steps", "3000")
-      .add("lr", "peak learning rate", "2e-3")
-      .add("min-lr", "final learning rate of the cosine decay", "2e-4")
-      .add("warmup", "linear warmup steps", "100")
-      .add("weight-decay", "AdamW weight decay of matrices and embeddings", "0.1")
-      .add("beta2", "AdamW beta2", "0.99")
-      .add("clip", "gradient-norm clipping (0: off)", "1.0")
-      .add("eval-interval", "steps between validation-loss evaluations", "250")
-      .add("eval-iters", "validation batches per evaluation", "20")
-      .add("time-limit", "stop (evaluate, save) after this many minutes of training (0: none)", "0")
-      .add("target-val-loss", "exit with status 3 unless the final validation loss is at most this (0: off)", "0")
-      .add("sample-tokens", "tokens to generate at the end", "300")
-      .add("seed", "random seed (initialization, batches, sampling)", "1337")
-      .add("threads", "CPU threads", "2")
-      .add("save", "checkpoint written at every evaluation")
-      .add("resume", "checkpoint to continue from (its model configuration wins)")
-      .add("log", "metrics CSV")
-      .add("plot", "SVG plot of the train/validation loss");
-  add_model_flags(args);
-}
-
-TrainOptions read_train_flags(const util::ArgParser& a) {
-  TrainOptions o;
-  o.batch = a.get_int("batch-size", 1);
-  o.accum = a.get_int("grad-accum", 1);
-  o.max_iters = a.get_int("max-iters", 1);
-  o.warmup = a.get_int("warmup", 0);
-  o.eval_interval = a.get_int("eval-interval", 1);
-  o.eval_iters = a.get_int("eval-iters", 1);
-  o.sample_tokens = a.get_int("sample-tokens", 0);
-  o.lr = a.get_double("lr");
-  o.min_lr = a.get_double("min-lr");
-  o.weight_decay = a.get_double("weight-decay");
-  o.beta2 = a.get_double("beta2");
-  o.clip = a.get_double("clip");
-  o.time_limit_s = a.get_double("time-limit") * 60.0;
-  o.target_val_loss = a.get_double("target-val-loss");
-  o.seed = static_cast<uint64_t>(a.get_int("seed", 0));
-  for (auto [flag, field] : {std::pair{"save", &o.save}, {"resume", &o.resume}, {"log", &o.log}, {"plot", &o.plot}})
-    if (a.has(flag)) *field = a.get(flag);
-  return o;
-}
 
 // Mean loss over fixed validation windows (the same ones at every evaluation).
 double validation_loss(nn::GPT& model, const text::TokenDataset& val, const TrainOptions& o) {
@@ -126,6 +71,7 @@ int train_command(int argc, char** argv) {
   add_train_flags(args);
   if (!args.parse(argc, argv)) return 0;
   const TrainOptions o = read_train_flags(args);
+  if (o.dp * o.pp * o.tp > 1 || dist::world_size() > 1) return train_parallel(args, o);
   set_num_threads(static_cast<int>(args.get_int("threads", 1)));
   manual_seed(o.seed);
 

@@ -1,0 +1,143 @@
+// gpt under mpirun with --dp/--pp/--tp: the same recipe as the single-process loop on a
+// dist::ParallelGPT. Every rank draws the same global batch of dp * batch-size windows and
+// takes its dp slice, so a run follows the single-process run with --batch-size dp * B (up to
+// floating-point reordering). Rank 0 prints, logs and writes checkpoints; checkpoints are
+// gathered to the dense layout, so they load into any other layout or into `gpt sample`.
+#include <chrono>
+#include <cstdio>
+#include <optional>
+
+#include <tessera/dist.h>
+#include <tessera/tessera.h>
+#include <tessera/util/metrics_log.h>
+#include <tessera/util/progress.h>
+
+#include "gpt/gpt_model_config.h"
+#include "gpt/gpt_text.h"
+#include "gpt/gpt_train_options.h"
+
+namespace ts::examples::gpt {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// This dp rank's rows of the global batch for (seed, step).
+std::pair<Tensor, Tensor> local_batch(const text::TokenDataset& data, const TrainOptions& o,
+                                      const dist::ParallelGrid& grid, uint64_t seed, uint64_t step) {
+  auto [x, y] = data.sample_batch(o.batch * grid.dp, seed, step);
+  return {x.narrow(0, grid.dp_rank * o.batch, o.batch), y.narrow(0, grid.dp_rank * o.batch, o.batch)};
+}
+
+}  // namespace
+
+int train_parallel(const util::ArgParser& args, const TrainOptions& o) {
+  const dist::ParallelGrid grid = dist::make_grid(o.dp, o.pp, o.tp);
+  const bool leader = dist::rank() == 0;
+  set_num_threads(static_cast<int>(args.get_int("threads", 1)));
+  manual_seed(o.seed);
+  // Rank 0 tokenizes first so ranks never write the cache files concurrently.
+  auto prepare = [&] {
+    return prepare_shakespeare(args.get("data"), args.get("cache"), args.get("tokenizer"), args.get_int("bpe-vocab", 257));
+  };
+  std::optional<PreparedData> data;
+  if (leader) data.emplace(prepare());
+  grid.world->barrier();
+  if (!leader) data.emplace(prepare());
+
+  nn::GPTConfig config = model_config_from_flags(args, data->tokenizer.vocab_size());
+  std::optional<Checkpoint> resumed;
+  if (!o.resume.empty()) {
+    resumed.emplace(load(o.resume));
+    config = model_config_from_metadata(resumed->metadata, o.resume);
+  }
+  nn::GPT dense(config);  // the same initialization on every rank (same seed)
+  int64_t step = 0;
+  if (resumed) {
+    StateDict weights;
+    for (const auto& [key, t] : resumed->tensors)
+      if (key.starts_with("model.")) weights.insert(key.substr(6), t);
+    dense.load_state_dict(weights);
+    auto it = resumed->metadata.find("step");
+    if (it != resumed->metadata.end()) step = std::stoll(it->second);
+  }
+  dist::ParallelGPT model(config, grid);
+  model.load_dense(dense);
+  const text::TokenDataset train_set(std::make_shared<text::TokenFile>(data->train_path), config.block_size);
+  const text::TokenDataset val_set(std::make_shared<text::TokenFile>(data->val_path), config.block_size);
+
+  auto [decay, no_decay] = model.weight_decay_groups();
+  const auto adamw = optim::AdamWOptions(o.lr).betas({0.9, o.beta2}).weight_decay(o.weight_decay);
+  optim::AdamW opt({optim::OptimizerParamGroup(decay, adamw),
+                    optim::OptimizerParamGroup(no_decay, optim::AdamWOptions(adamw).weight_decay(0.0))},
+                   adamw);
+  const int64_t warmup = std::min(o.warmup, o.max_iters - 1);
+  optim::LinearWarmupCosine sched(opt, warmup, o.max_iters, o.min_lr, warmup > 0 ? 1.0 / static_cast<double>(warmup) : 1.0);
+  for (int64_t i = 0; i < step; ++i) sched.step();
+  if (leader) {
+    std::printf("GPT under dp=%d x pp=%d x tp=%d (%d ranks): %s, %lld tokens per step%s\n", grid.dp, grid.pp, grid.tp,
+                dist::world_size(), model.extra_repr().empty() ? dense.extra_repr().c_str() : model.extra_repr().c_str(),
+                static_cast<long long>(o.batch * grid.dp * config.block_size),
+                resumed ? fmt::format(", resumed weights from {} at step {} (fresh AdamW moments)", o.resume, step).c_str()
+                        : "");
+    if (o.clip > 0) std::printf("note: --clip is not applied in parallel runs yet\n");
+  }
+  util::MetricsLog log({"step", "train_loss", "val_loss", "lr", "tokens_per_s", "seconds"}, leader ? o.log : "",
+                       /*append=*/resumed.has_value());
+  std::map<std::string, std::string> meta = model_config_metadata(config);
+  meta.merge(data->tokenizer.metadata());
+  double val_loss = 0;
+  while (step < o.max_iters) {
+    const int64_t round_end = std::min(o.max_iters, (step / o.eval_interval + 1) * o.eval_interval), first = step;
+    std::optional<util::ProgressBar> bar;
+    if (leader) bar.emplace(fmt::format("steps {}-{}", step + 1, round_end), round_end - step, "tokens");
+    const auto t0 = Clock::now();
+    double loss_sum = 0;
+    for (; step < round_end; ++step) {
+      opt.zero_grad();
+      auto [x, y] = local_batch(train_set, o, grid, o.seed, static_cast<uint64_t>(step));
+      const double loss = model.forward_backward(x, y, o.micro_batches);
+      opt.step();
+      sched.step();
+      loss_sum += loss;
+      if (bar) bar->update(step - first + 1, o.batch * grid.dp * config.block_size, {{"loss", loss}});
+    }
+    if (bar) bar->finish();
+    const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    // Validation: forward_backward on fixed windows (its gradients are dropped).
+    double total = 0;
+    for (int64_t i = 0; i < o.eval_iters; ++i) {
+      auto [x, y] = local_batch(val_set, o, grid, o.seed ^ 0x5eed'0fa1ULL, static_cast<uint64_t>(i));
+      total += model.forward_backward(x, y, o.micro_batches);
+    }
+    opt.zero_grad();
+    val_loss = total / static_cast<double>(o.eval_iters);
+    const double tokens_per_s = static_cast<double>((step - first) * o.batch * grid.dp * config.block_size) / seconds;
+    const double lr = opt.param_groups()[0].options().get_lr();
+    if (leader) {
+      std::printf("step %lld/%lld: train loss %.4f | val loss %.4f | %.0f tokens/s | lr %.3g\n",
+                  static_cast<long long>(step), static_cast<long long>(o.max_iters),
+                  loss_sum / static_cast<double>(step - first), val_loss, tokens_per_s, lr);
+      std::fflush(stdout);
+      log.log({{"step", static_cast<double>(step)}, {"train_loss", loss_sum / static_cast<double>(step - first)},
+               {"val_loss", val_loss}, {"lr", lr}, {"tokens_per_s", tokens_per_s}, {"seconds", seconds}});
+    }
+    if (!o.save.empty()) {
+      model.to_dense(dense);
+      if (leader) {
+        StateDict state;
+        for (const auto& [key, t] : dense.state_dict()) state.insert("model." + key, t);
+        auto m = meta;
+        m["step"] = std::to_string(step);
+        save(state, o.save, m);
+      }
+    }
+  }
+  if (leader) std::printf("final validation loss: %.4f\n", val_loss);
+  if (o.target_val_loss > 0 && !(val_loss <= o.target_val_loss)) {
+    if (leader) std::fprintf(stderr, "gpt: validation loss %.4f is above --target-val-loss %.4f\n", val_loss, o.target_val_loss);
+    return 3;
+  }
+  return 0;
+}
+
+}  // namespace ts::examples::gpt
