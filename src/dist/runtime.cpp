@@ -40,6 +40,22 @@ double env_double(const char* name, double fallback) {
   return d;
 }
 
+// An exception nobody caught (code not under run(), or one escaping a thread) ends the whole
+// job with the same message as run() gives, instead of leaving the other ranks waiting.
+[[noreturn]] void on_terminate() {
+  std::string what = "std::terminate was called without an active exception";
+  if (std::exception_ptr e = std::current_exception()) {
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+      what = fmt::format("uncaught exception: {}", ex.what());
+    } catch (...) {
+      what = "uncaught exception that is not a std::exception";
+    }
+  }
+  abort_job(what);
+}
+
 }  // namespace
 
 void init(int* argc, char*** argv) {
@@ -56,6 +72,7 @@ void init(int* argc, char*** argv) {
   s.rank = s.world->rank();
   s.size = s.world->size();
   s.initialized = true;
+  std::set_terminate(on_terminate);
   detail::start_watchdog();
 }
 

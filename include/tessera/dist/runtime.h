@@ -25,7 +25,9 @@
 namespace ts::dist {
 
 /// Starts the runtime (MPI_Init_thread when built with MPI and MPI is not yet initialized).
-/// Idempotent; argc/argv may be null.
+/// Idempotent; argc/argv may be null. Also installs a std::terminate handler, so an uncaught
+/// exception on any rank prints "tessera rank R/N failed: uncaught exception: <what>" and
+/// aborts the whole job (like run()) instead of leaving the other ranks hanging.
 void init(int* argc = nullptr, char*** argv = nullptr);
 /// Waits for pending ops, stops the runtime's threads and finalizes MPI if init() started it.
 /// Communicators still held stay valid objects but must not be used afterwards.
