@@ -56,17 +56,19 @@ int run(int argc, char** argv) {
   train_opts.num_workers = static_cast<int>(o.workers);
   train_opts.seed = o.seed;
   train_opts.transform = train_transform;
-  s.train = std::make_unique<data::DataLoader>(train_set, train_opts);
+  s.train = std::make_unique<data::DataLoader>(examples::shard_for_this_rank(train_set, o), train_opts);
+  examples::use_data_parallel(s, o);
   data::DataLoaderOptions test_opts;
   test_opts.batch_size = 500;
   test_opts.num_workers = static_cast<int>(o.workers);
   test_opts.transform = normalize;
   s.test = std::make_unique<data::DataLoader>(test_set, test_opts);
 
-  std::printf("%s: %lld parameters, %lld train / %lld test images, batch %lld, SGD lr %g wd %g, %d threads\n",
-              s.name.c_str(), static_cast<long long>(s.model->num_parameters()),
-              static_cast<long long>(train_set->size()), static_cast<long long>(test_set->size()),
-              static_cast<long long>(o.batch_size), o.lr, wd, get_num_threads());
+  if (examples::is_leader())
+    std::printf("%s: %lld parameters, %lld train / %lld test images, batch %lld, SGD lr %g wd %g, %d threads\n",
+                s.name.c_str(), static_cast<long long>(s.model->num_parameters()),
+                static_cast<long long>(train_set->size()), static_cast<long long>(test_set->size()),
+                static_cast<long long>(o.batch_size), o.lr, wd, get_num_threads());
   const double acc = examples::run_classifier_training(s, o);
   return examples::report_final_accuracy("cifar10", acc, o);
 }

@@ -56,16 +56,18 @@ int run(int argc, char** argv) {
   train_opts.num_workers = static_cast<int>(o.workers);
   train_opts.seed = o.seed;
   train_opts.transform = normalize;
-  s.train = std::make_unique<data::DataLoader>(train_set, train_opts);
+  s.train = std::make_unique<data::DataLoader>(examples::shard_for_this_rank(train_set, o), train_opts);
+  examples::use_data_parallel(s, o);
   data::DataLoaderOptions test_opts = train_opts;
   test_opts.batch_size = 1000;
   test_opts.shuffle = false;
   s.test = std::make_unique<data::DataLoader>(test_set, test_opts);
 
-  std::printf("%s: %lld parameters, %lld train / %lld test images, batch %lld, %s lr %g, %d threads\n", s.name.c_str(),
-              static_cast<long long>(s.model->num_parameters()), static_cast<long long>(train_set->size()),
-              static_cast<long long>(test_set->size()), static_cast<long long>(o.batch_size), opt_name.c_str(), o.lr,
-              get_num_threads());
+  if (examples::is_leader())
+    std::printf("%s: %lld parameters, %lld train / %lld test images, batch %lld, %s lr %g, %d threads\n", s.name.c_str(),
+                static_cast<long long>(s.model->num_parameters()), static_cast<long long>(train_set->size()),
+                static_cast<long long>(test_set->size()), static_cast<long long>(o.batch_size), opt_name.c_str(), o.lr,
+                get_num_threads());
   const double acc = examples::run_classifier_training(s, o);
   return examples::report_final_accuracy("mnist", acc, o);
 }

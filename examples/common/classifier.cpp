@@ -6,6 +6,7 @@
 #include <fstream>
 #include <sstream>
 
+#include <tessera/dist.h>
 #include <tessera/tessera.h>
 #include <tessera/train/checkpointing.h>
 #include <tessera/util/metrics_log.h>
@@ -27,7 +28,8 @@ void add_common_flags(util::ArgParser& args, const CommonDefaults& d) {
       .add("log", "append per-epoch metrics to this CSV file")
       .add("plot", "write loss/accuracy curves to this SVG file (default: next to --log)")
       .add("train-limit", "use only the first N training samples per epoch (quick runs)", "0")
-      .add("min-test-acc", "exit with status 3 if the final test accuracy (0..1) is below this");
+      .add("min-test-acc", "exit with status 3 if the final test accuracy (0..1) is below this")
+      .add("dp", "data-parallel replicas: run under mpirun -np N (--batch-size is per replica)", "1");
 }
 
 CommonOptions read_common_flags(const util::ArgParser& a) {
@@ -56,10 +58,34 @@ CommonOptions read_common_flags(const util::ArgParser& a) {
     o.plot = std::filesystem::path(o.log).replace_extension(".svg").string();
   }
   if (a.has("min-test-acc")) o.min_test_acc = a.get_double("min-test-acc");
+  o.dp = static_cast<int>(a.get_int("dp", 1));
+  TS_CHECK(o.dp == dist::world_size(), "--dp {} must equal the number of processes ({}; launch with mpirun -np {})",
+           o.dp, dist::world_size(), o.dp);
   return o;
 }
 
+std::shared_ptr<const data::Dataset> shard_for_this_rank(std::shared_ptr<const data::Dataset> train_set,
+                                                         const CommonOptions& o) {
+  if (o.dp <= 1) return train_set;
+  dist::DistributedSamplerOptions opts;
+  opts.shuffle = false;
+  opts.drop_last = true;
+  return dist::DistributedSampler(train_set->size(), opts).shard(std::move(train_set));
+}
+
+void use_data_parallel(ClassifierSetup& s, const CommonOptions& o) {
+  if (o.dp > 1) s.replica = std::make_shared<dist::DistributedDataParallel>(s.model);
+}
+
+bool is_leader() { return dist::rank() == 0; }
+
 namespace {
+
+// Only rank 0 talks (prints, logs, plots, saves); the others' progress bars draw here.
+std::FILE* quiet_sink() {
+  static std::FILE* sink = std::fopen("/dev/null", "w");
+  return sink;
+}
 
 struct EpochResult {
   double loss = 0, accuracy = 0;
@@ -76,13 +102,14 @@ EpochResult train_one_epoch(ClassifierSetup& s, int64_t epoch, int64_t epochs, i
   s.model->train();
   s.train->set_epoch(static_cast<uint64_t>(epoch));
   const int64_t batches = max_batches > 0 ? std::min(max_batches, s.train->size()) : s.train->size();
-  util::ProgressBar bar(fmt::format("epoch {}/{}", epoch + 1, epochs), batches);
+  util::ProgressBar bar(fmt::format("epoch {}/{}", epoch + 1, epochs), batches, "samples",
+                        is_leader() ? stdout : quiet_sink());
   EpochResult r;
   double loss_sum = 0;
   int64_t correct = 0, done = 0;
   for (auto& batch : *s.train) {
     if (done == batches) break;
-    Tensor logits = s.model->forward(batch.data);
+    Tensor logits = (s.replica ? s.replica : s.model)->forward(batch.data);
     Tensor loss = cross_entropy(logits, batch.target);
     s.optimizer->zero_grad();
     loss.backward();
@@ -140,11 +167,12 @@ double run_classifier_training(ClassifierSetup& s, const CommonOptions& o) {
              "--resume: {} holds a '{}' checkpoint, but this run trains '{}'", o.resume,
              it == loaded.metadata.end() ? "?" : it->second, s.name);
     pos = loaded.position;
-    std::printf("resumed from %s: %lld epochs done, %lld steps\n", o.resume.c_str(),
+    if (is_leader())
+      std::printf("resumed from %s: %lld epochs done, %lld steps\n", o.resume.c_str(),
                 static_cast<long long>(pos.epoch), static_cast<long long>(pos.step));
   }
   const std::vector<std::string> columns = {"epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds"};
-  util::MetricsLog log(columns, o.log, /*append=*/!o.resume.empty());
+  util::MetricsLog log(columns, is_leader() ? o.log : std::string(), /*append=*/!o.resume.empty());
   const int64_t max_batches = o.train_limit > 0 ? (o.train_limit + o.batch_size - 1) / o.batch_size : 0;
   double test_acc = 0;
   for (int64_t epoch = pos.epoch; epoch < o.epochs; ++epoch) {
@@ -156,6 +184,7 @@ double run_classifier_training(ClassifierSetup& s, const CommonOptions& o) {
     test_acc = te.accuracy;
     if (s.scheduler) s.scheduler->step();
     pos.epoch = epoch + 1;
+    if (!is_leader()) continue;
     std::printf("epoch %lld/%lld: train loss %.4f acc %.2f%% | test loss %.4f acc %.2f%% (%lld images) | %.1f s, %.0f "
                 "samples/s | lr %.4g\n",
                 static_cast<long long>(epoch + 1), static_cast<long long>(o.epochs), tr.loss, 100 * tr.accuracy, te.loss,
@@ -180,7 +209,7 @@ double run_classifier_training(ClassifierSetup& s, const CommonOptions& o) {
 }
 
 int report_final_accuracy(const char* program, double accuracy, const CommonOptions& o) {
-  std::printf("final test accuracy: %.2f%%\n", 100 * accuracy);
+  if (is_leader()) std::printf("final test accuracy: %.2f%%\n", 100 * accuracy);
   if (o.min_test_acc >= 0 && accuracy < o.min_test_acc) {
     std::fprintf(stderr, "%s: test accuracy %.4f is below --min-test-acc %.4f\n", program, accuracy, o.min_test_acc);
     return 3;
@@ -189,6 +218,9 @@ int report_final_accuracy(const char* program, double accuracy, const CommonOpti
 }
 
 int trainer_main(const char* program, int (*run)(int, char**), int argc, char** argv) {
+  if (std::getenv("OMPI_COMM_WORLD_SIZE") != nullptr || std::getenv("PMI_SIZE") != nullptr) {
+    return dist::run(run, argc, argv);
+  }
   try {
     return run(argc, argv);
   } catch (const std::exception& e) {

@@ -26,6 +26,7 @@ struct CommonOptions {
   uint64_t seed = 0;
   int threads = 0;
   double min_test_acc = -1;
+  int dp = 1;  ///< data-parallel replicas (= mpirun's -np); --batch-size is per replica
 };
 CommonOptions read_common_flags(const util::ArgParser& args);
 
@@ -33,10 +34,24 @@ CommonOptions read_common_flags(const util::ArgParser& args);
 struct ClassifierSetup {
   std::string name;  ///< e.g. "mnist-cnn", shown in logs and stored in checkpoints
   std::shared_ptr<nn::UnaryModule> model;
+  /// With --dp > 1: the DistributedDataParallel wrapper of `model` that training runs through
+  /// (checkpoints still save `model`, so they load in any layout). Set by use_data_parallel().
+  std::shared_ptr<nn::UnaryModule> replica;
   std::unique_ptr<optim::Optimizer> optimizer;
   std::unique_ptr<optim::LRScheduler> scheduler;  ///< stepped once per epoch; may be null
   std::unique_ptr<data::DataLoader> train, test;
 };
+
+/// For --dp > 1 (under mpirun): this rank's fixed shard of `train_set` (every dp-th sample,
+/// reshuffled within the shard each epoch by the loader). Returns `train_set` itself for dp 1.
+std::shared_ptr<const data::Dataset> shard_for_this_rank(std::shared_ptr<const data::Dataset> train_set,
+                                                         const CommonOptions& options);
+/// For --dp > 1: wraps setup.model in DistributedDataParallel (broadcasting rank 0's weights).
+/// Call after the optimizer is built on setup.model's parameters.
+void use_data_parallel(ClassifierSetup& setup, const CommonOptions& options);
+
+/// True on the rank that prints, logs and saves (rank 0; always true without mpirun).
+bool is_leader();
 
 /// Runs the epochs (resuming from options.resume if set), returns the final test accuracy.
 double run_classifier_training(ClassifierSetup& setup, const CommonOptions& options);
@@ -46,6 +61,7 @@ double run_classifier_training(ClassifierSetup& setup, const CommonOptions& opti
 int report_final_accuracy(const char* program, double accuracy, const CommonOptions& options);
 
 /// main() of a trainer: runs `run`, turning exceptions into a message and exit status 1.
+/// Under mpirun the distributed runtime wraps it (an error on one rank ends the job).
 int trainer_main(const char* program, int (*run)(int, char**), int argc, char** argv);
 
 }  // namespace ts::examples
