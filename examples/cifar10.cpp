@@ -40,7 +40,8 @@ int run(int argc, char** argv) {
 
   examples::ClassifierSetup s;
   s.name = fmt::format("cifar10-resnet{}", depth);
-  s.model = std::make_shared<examples::ResNet>(depth);
+  auto resnet = std::make_shared<examples::ResNet>(depth);
+  s.model = resnet;
   // Weight decay on conv/linear weights only: BatchNorm scales/shifts and biases are 1-d.
   std::vector<Tensor> decay, no_decay;
   for (const auto& [name, p] : s.model->named_parameters()) (p.dim() > 1 ? decay : no_decay).push_back(p);
@@ -58,6 +59,7 @@ int run(int argc, char** argv) {
   train_opts.transform = train_transform;
   s.train = std::make_unique<data::DataLoader>(examples::shard_for_this_rank(train_set, o), train_opts);
   examples::use_data_parallel(s, o);
+  examples::use_pipeline_parallel(s, o, *resnet);
   data::DataLoaderOptions test_opts;
   test_opts.batch_size = 500;
   test_opts.num_workers = static_cast<int>(o.workers);

@@ -58,6 +58,7 @@ int run(int argc, char** argv) {
   train_opts.transform = normalize;
   s.train = std::make_unique<data::DataLoader>(examples::shard_for_this_rank(train_set, o), train_opts);
   examples::use_data_parallel(s, o);
+  TS_CHECK(o.pp == 1, "mnist: --pp is not supported for the MNIST models (cifar10 has it)");
   data::DataLoaderOptions test_opts = train_opts;
   test_opts.batch_size = 1000;
   test_opts.shuffle = false;

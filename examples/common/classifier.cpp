@@ -29,7 +29,9 @@ void add_common_flags(util::ArgParser& args, const CommonDefaults& d) {
       .add("plot", "write loss/accuracy curves to this SVG file (default: next to --log)")
       .add("train-limit", "use only the first N training samples per epoch (quick runs)", "0")
       .add("min-test-acc", "exit with status 3 if the final test accuracy (0..1) is below this")
-      .add("dp", "data-parallel replicas: run under mpirun -np N (--batch-size is per replica)", "1");
+      .add("dp", "data-parallel replicas under mpirun (--batch-size is per replica)", "1")
+      .add("pp", "pipeline stages under mpirun (dp * pp = -np; models that can be cut)", "1")
+      .add("micro-batches", "pipeline micro-batches per batch (with --pp)", "4");
 }
 
 CommonOptions read_common_flags(const util::ArgParser& a) {
@@ -59,8 +61,11 @@ CommonOptions read_common_flags(const util::ArgParser& a) {
   }
   if (a.has("min-test-acc")) o.min_test_acc = a.get_double("min-test-acc");
   o.dp = static_cast<int>(a.get_int("dp", 1));
-  TS_CHECK(o.dp == dist::world_size(), "--dp {} must equal the number of processes ({}; launch with mpirun -np {})",
-           o.dp, dist::world_size(), o.dp);
+  o.pp = static_cast<int>(a.get_int("pp", 1));
+  o.micro_batches = a.get_int("micro-batches", 1);
+  TS_CHECK(o.dp * o.pp == dist::world_size(),
+           "--dp {} x --pp {} must equal the number of processes ({}; launch with mpirun -np {})", o.dp, o.pp,
+           dist::world_size(), o.dp * o.pp);
   return o;
 }
 
@@ -68,13 +73,19 @@ std::shared_ptr<const data::Dataset> shard_for_this_rank(std::shared_ptr<const d
                                                          const CommonOptions& o) {
   if (o.dp <= 1) return train_set;
   dist::DistributedSamplerOptions opts;
+  opts.num_replicas = o.dp;
+  opts.rank = dist::rank() / o.pp;  // the dp coordinate (ranks are laid out (dp, pp))
   opts.shuffle = false;
   opts.drop_last = true;
   return dist::DistributedSampler(train_set->size(), opts).shard(std::move(train_set));
 }
 
 void use_data_parallel(ClassifierSetup& s, const CommonOptions& o) {
-  if (o.dp > 1) s.replica = std::make_shared<dist::DistributedDataParallel>(s.model);
+  if (o.dp > 1 && o.pp == 1) s.replica = std::make_shared<dist::DistributedDataParallel>(s.model);
+}
+
+void use_pipeline_parallel(ClassifierSetup& s, const CommonOptions& o, Pieced& pieces) {
+  if (o.pp > 1) s.pipeline = std::make_unique<PipelineRunner>(pieces, dist::make_grid(o.dp, o.pp, 1), o.micro_batches);
 }
 
 bool is_leader() { return dist::rank() == 0; }
@@ -109,14 +120,20 @@ EpochResult train_one_epoch(ClassifierSetup& s, int64_t epoch, int64_t epochs, i
   int64_t correct = 0, done = 0;
   for (auto& batch : *s.train) {
     if (done == batches) break;
-    Tensor logits = (s.replica ? s.replica : s.model)->forward(batch.data);
-    Tensor loss = cross_entropy(logits, batch.target);
     s.optimizer->zero_grad();
-    loss.backward();
+    std::pair<double, int64_t> stats;
+    if (s.pipeline) {
+      stats = s.pipeline->train_step(batch.data, batch.target);
+    } else {
+      Tensor logits = (s.replica ? s.replica : s.model)->forward(batch.data);
+      Tensor loss = cross_entropy(logits, batch.target);
+      loss.backward();
+      stats = batch_stats(logits.detach(), loss.detach(), batch.target);
+    }
     s.optimizer->step();
     ++step;
     ++done;
-    const auto [l, c] = batch_stats(logits.detach(), loss.detach(), batch.target);
+    const auto [l, c] = stats;
     loss_sum += l * static_cast<double>(batch.size());
     correct += c;
     r.samples += batch.size();
@@ -180,6 +197,7 @@ double run_classifier_training(ClassifierSetup& s, const CommonOptions& o) {
     const auto epoch_start = std::chrono::steady_clock::now();
     const EpochResult tr = train_one_epoch(s, epoch, o.epochs, max_batches, pos.step);
     const double train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count();
+    if (s.pipeline) s.pipeline->gather_model();  // evaluate and save the whole model
     const EpochResult te = evaluate(s);
     test_acc = te.accuracy;
     if (s.scheduler) s.scheduler->step();

@@ -10,6 +10,8 @@
 #include <tessera/optim.h>
 #include <tessera/util/cli.h>
 
+#include "common/pipeline_runner.h"
+
 namespace ts::examples {
 
 /// Flags every trainer has; `defaults` holds its own defaults for epochs/batch/lr.
@@ -26,7 +28,9 @@ struct CommonOptions {
   uint64_t seed = 0;
   int threads = 0;
   double min_test_acc = -1;
-  int dp = 1;  ///< data-parallel replicas (= mpirun's -np); --batch-size is per replica
+  int dp = 1;  ///< data-parallel replicas; --batch-size is per replica
+  int pp = 1;  ///< pipeline stages (models that can be cut into pieces); dp * pp = mpirun's -np
+  int64_t micro_batches = 4;  ///< pipeline micro-batches per batch
 };
 CommonOptions read_common_flags(const util::ArgParser& args);
 
@@ -37,6 +41,8 @@ struct ClassifierSetup {
   /// With --dp > 1: the DistributedDataParallel wrapper of `model` that training runs through
   /// (checkpoints still save `model`, so they load in any layout). Set by use_data_parallel().
   std::shared_ptr<nn::UnaryModule> replica;
+  /// With --pp > 1: trains `model` as pipeline stages. Set by use_pipeline_parallel().
+  std::unique_ptr<PipelineRunner> pipeline;
   std::unique_ptr<optim::Optimizer> optimizer;
   std::unique_ptr<optim::LRScheduler> scheduler;  ///< stepped once per epoch; may be null
   std::unique_ptr<data::DataLoader> train, test;
@@ -46,9 +52,12 @@ struct ClassifierSetup {
 /// reshuffled within the shard each epoch by the loader). Returns `train_set` itself for dp 1.
 std::shared_ptr<const data::Dataset> shard_for_this_rank(std::shared_ptr<const data::Dataset> train_set,
                                                          const CommonOptions& options);
-/// For --dp > 1: wraps setup.model in DistributedDataParallel (broadcasting rank 0's weights).
-/// Call after the optimizer is built on setup.model's parameters.
+/// For --dp > 1 (and --pp 1): wraps setup.model in DistributedDataParallel (broadcasting rank
+/// 0's weights). Call after the optimizer is built on setup.model's parameters.
 void use_data_parallel(ClassifierSetup& setup, const CommonOptions& options);
+/// For --pp > 1: trains setup.model (cut into `pieces`) as pipeline stages; with --dp too, the
+/// stages' replicas average their gradients.
+void use_pipeline_parallel(ClassifierSetup& setup, const CommonOptions& options, Pieced& pieces);
 
 /// True on the rank that prints, logs and saves (rank 0; always true without mpirun).
 bool is_leader();

@@ -77,11 +77,41 @@ ResNet::ResNet(int64_t depth, int64_t num_classes) : nn::UnaryModule("ResNet"), 
   }
 }
 
-Tensor ResNet::forward(const Tensor& x) {
-  Tensor out = relu(stem_bn_->forward(stem_->forward(x)));
-  out = stages_->forward(out);
-  out = adaptive_avg_pool2d(out, {1, 1}).flatten(1);
-  return fc_->forward(out);
+Tensor ResNet::forward(const Tensor& x) { return forward_pieces(x, 0, num_pieces()); }
+
+int64_t ResNet::num_pieces() const { return static_cast<int64_t>(stages_->size()) + 2; }
+
+Tensor ResNet::forward_pieces(const Tensor& x, int64_t begin, int64_t end) {
+  TS_CHECK(0 <= begin && begin <= end && end <= num_pieces(), "ResNet: pieces [{}, {}) out of [0, {})", begin, end,
+           num_pieces());
+  Tensor out = x;
+  for (int64_t p = begin; p < end; ++p) {
+    if (p == 0) {
+      out = relu(stem_bn_->forward(stem_->forward(out)));
+    } else if (p == num_pieces() - 1) {
+      out = fc_->forward(adaptive_avg_pool2d(out, {1, 1}).flatten(1));
+    } else {
+      out = (*stages_)[static_cast<size_t>(p - 1)]->forward(out);
+    }
+  }
+  return out;
+}
+
+std::vector<Tensor> ResNet::piece_state(int64_t piece) {
+  std::vector<std::shared_ptr<nn::Module>> mods;
+  if (piece == 0) {
+    mods = {stem_, stem_bn_};
+  } else if (piece == num_pieces() - 1) {
+    mods = {fc_};
+  } else {
+    mods = {(*stages_)[static_cast<size_t>(piece - 1)]};
+  }
+  std::vector<Tensor> out;
+  for (const auto& m : mods) {
+    for (const auto& p : m->parameters()) out.push_back(p);
+    for (const auto& b : m->buffers()) out.push_back(b);
+  }
+  return out;
 }
 
 }  // namespace ts::examples
