@@ -79,7 +79,6 @@ int train_parallel(const util::ArgParser& args, const TrainOptions& o) {
                 static_cast<long long>(o.batch * grid.dp * config.block_size),
                 resumed ? fmt::format(", resumed weights from {} at step {} (fresh AdamW moments)", o.resume, step).c_str()
                         : "");
-    if (o.clip > 0) std::printf("note: --clip is not applied in parallel runs yet\n");
   }
   util::MetricsLog log({"step", "train_loss", "val_loss", "lr", "tokens_per_s", "seconds"}, leader ? o.log : "",
                        /*append=*/resumed.has_value());
@@ -96,6 +95,7 @@ int train_parallel(const util::ArgParser& args, const TrainOptions& o) {
       opt.zero_grad();
       auto [x, y] = local_batch(train_set, o, grid, o.seed, static_cast<uint64_t>(step));
       const double loss = model.forward_backward(x, y, o.micro_batches);
+      if (o.clip > 0) model.clip_grad_norm_(o.clip);
       opt.step();
       sched.step();
       loss_sum += loss;

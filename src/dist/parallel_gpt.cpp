@@ -1,5 +1,8 @@
 #include "tessera/dist/parallel_gpt.h"
 
+#include <algorithm>
+#include <cmath>
+
 #include "tessera/autograd.h"
 #include "tessera/creation.h"
 #include "tessera/nn_functional.h"
@@ -55,6 +58,23 @@ ParallelGPT::ParallelGPT(const nn::GPTConfig& config, const ParallelGrid& grid)
   h = register_module("h", std::make_shared<nn::ModuleList>());
   for (int64_t i = 0; i < per_stage; ++i) h->push_back(std::make_shared<ParallelTransformerBlock>(config, grid.tp_group));
   if (last) ln_f = register_module("ln_f", nn::make_norm(config));
+  // Which gradients this rank contributes to the global norm (see norm_owned_).
+  std::vector<const TensorImpl*> sharded;
+  for (const auto& m : modules(/*include_self=*/false)) {
+    if (auto* col = dynamic_cast<ColumnParallelLinear*>(m.get())) {
+      sharded.push_back(col->weight.unsafe_impl());
+      if (col->bias.defined()) sharded.push_back(col->bias.unsafe_impl());
+    } else if (auto* row = dynamic_cast<RowParallelLinear*>(m.get())) {
+      sharded.push_back(row->weight.unsafe_impl());
+    } else if (auto* emb = dynamic_cast<VocabParallelEmbedding*>(m.get())) {
+      sharded.push_back(emb->weight.unsafe_impl());
+    }
+  }
+  for (const auto& p : parameters()) {
+    if (wte && p.is_same(wte->weight) && !first) continue;  // the tied head: counted on the first stage
+    const bool is_shard = std::find(sharded.begin(), sharded.end(), p.unsafe_impl()) != sharded.end();
+    if (is_shard || grid.tp_rank == 0) norm_owned_.push_back(p);
+  }
   // The first and last stages of each (dp, tp) pipeline share the tied embedding's gradient.
   if (grid.pp > 1) {
     const int color = (first || last) ? grid.dp_rank * grid.tp + grid.tp_rank : -1;
@@ -162,6 +182,22 @@ void ParallelGPT::to_dense(nn::GPT& dense) const {
   const auto lnf = copy_params(*dense.ln_f);
   for (size_t i = 0; i < lnf.size(); ++i)
     publish(grid_.pp - 1, lnf[i], [&] { return copy_params(*ln_f)[i]; });
+}
+
+double ParallelGPT::clip_grad_norm_(double max_norm) {
+  NoGradGuard no_grad;
+  double local = 0;
+  for (const auto& p : norm_owned_)
+    if (p.grad().defined()) local += sum(square(p.grad().to(kFloat64))).item<double>();
+  Tensor total = scalar_tensor(local, kFloat64);
+  if (grid_.tp > 1) grid_.tp_group->all_reduce(total, ReduceOp::Sum);
+  if (grid_.pp > 1) grid_.pp_group->all_reduce(total, ReduceOp::Sum);
+  const double norm = std::sqrt(total.item<double>());
+  const double coef = max_norm / (norm + 1e-6);
+  if (coef < 1.0)
+    for (auto& p : parameters())
+      if (p.grad().defined()) p.grad().mul_(coef);
+  return norm;
 }
 
 std::pair<std::vector<Tensor>, std::vector<Tensor>> ParallelGPT::weight_decay_groups() const {

@@ -1,6 +1,7 @@
-// Composed parallelism: a GPT trained for 5 AdamW steps under every (dp, pp, tp) layout of
-// the world (np 1, 2, 4: e.g. dp=2 x tp=2, dp=2 x pp=2, pp=2 x tp=2) follows the single-process
-// trajectory: the same loss at every step and the same parameters after the last one.
+// Composed parallelism: a GPT trained for 5 AdamW steps with gradient clipping under every
+// (dp, pp, tp) layout of the world (np 1, 2, 4: e.g. dp=2 x tp=2, dp=2 x pp=2, pp=2 x tp=2)
+// follows the single-process trajectory: the same loss and gradient norm at every step and
+// the same parameters after the last one.
 #include <tessera/dist/parallel_gpt.h>
 
 #include <filesystem>
@@ -33,6 +34,7 @@ std::unique_ptr<optim::AdamW> adamw_for(std::pair<std::vector<Tensor>, std::vect
 
 void check_layout(int dp, int pp, int tp, dist::PipelineSchedule schedule) {
   constexpr int64_t kSteps = 5, kBatch = 8, kMicro = 2;
+  constexpr double kClip = 0.5;  // below the gradient norms here, so clipping scales every step
   const nn::GPTConfig config = small_config();
   manual_seed(21);
   nn::GPT reference(config);
@@ -43,12 +45,13 @@ void check_layout(int dp, int pp, int tp, dist::PipelineSchedule schedule) {
   const Tensor targets = randint(0, config.vocab_size, {kSteps, kBatch, config.block_size});
 
   auto ref_opt = adamw_for(reference.weight_decay_groups());
-  std::vector<double> ref_losses;
+  std::vector<double> ref_losses, ref_norms;
   for (int64_t s = 0; s < kSteps; ++s) {
     ref_opt->zero_grad();
     Tensor loss = reference.loss(ids[s], targets[s]);
     ref_losses.push_back(loss.item<double>());
     loss.backward();
+    ref_norms.push_back(optim::clip_grad_norm_(reference.parameters(), kClip));
     ref_opt->step();
   }
 
@@ -63,6 +66,7 @@ void check_layout(int dp, int pp, int tp, dist::PipelineSchedule schedule) {
     const double loss = model.forward_backward(ids[s].narrow(0, grid.dp_rank * local, local),
                                                targets[s].narrow(0, grid.dp_rank * local, local), kMicro, schedule);
     CHECK(loss == Approx(ref_losses[static_cast<size_t>(s)]).epsilon(1e-5));
+    CHECK(model.clip_grad_norm_(kClip) == Approx(ref_norms[static_cast<size_t>(s)]).epsilon(1e-5));
     opt->step();
   }
   dist::ParallelGPT expected(config, grid);

@@ -42,6 +42,11 @@ class ParallelGPT : public nn::Module {
   /// world. Saving `dense` gives a layout-free checkpoint that load_dense() reshards into any
   /// other (dp, pp, tp) layout, or that a single process (`gpt sample`) reads directly.
   void to_dense(nn::GPT& dense) const;
+  /// torch.nn.utils.clip_grad_norm_ over the whole (unsplit) model: the 2-norm of all
+  /// gradients, each parameter counted once however it is split or replicated, and the
+  /// gradients scaled by max_norm / (norm + 1e-6) when that is below 1. Returns the norm.
+  /// Collective over the tp and pp groups; call after forward_backward.
+  double clip_grad_norm_(double max_norm);
   /// {matrices and embeddings, vectors} of this rank, for AdamW's weight-decay groups.
   std::pair<std::vector<Tensor>, std::vector<Tensor>> weight_decay_groups() const;
   const PipelineStats& pipeline_stats() const { return stage_.stats(); }
@@ -58,6 +63,9 @@ class ParallelGPT : public nn::Module {
   std::shared_ptr<Communicator> embedding_group_;  ///< first + last stage of this (dp, tp) pipeline
   PipelineStage stage_;
   std::vector<Tensor> micro_targets_;
+  /// Parameters whose squared gradient norm this rank adds to the total: its shards of split
+  /// tensors, and replicated ones only on tp rank 0 (the tied embedding on the first stage).
+  std::vector<Tensor> norm_owned_;
 };
 
 }  // namespace ts::dist
