@@ -71,6 +71,80 @@ void ZeroAdamW::zero_grad() {
   inner_->zero_grad();
 }
 
+StateDict ZeroAdamW::state_dict() const {
+  NoGradGuard no_grad;
+  const StateDict inner = inner_->state_dict();
+  StateDict out;
+  int64_t index = 0;  // numbering of the original parameters over all groups
+  for (size_t g = 0; g < flat_.size(); ++g) {
+    const FlatGroup& fg = flat_[g];
+    const std::string prefix = fmt::format("state.{}.", g);
+    for (const auto& [key, value] : inner) {
+      if (!key.starts_with(prefix)) continue;
+      const std::string name = key.substr(prefix.size());
+      if (value.dim() == 0) {  // "step": the same for every parameter
+        for (size_t i = 0; i < fg.params.size(); ++i) out.insert(fmt::format("state.{}.{}", index + static_cast<int64_t>(i), name), value.clone());
+        continue;
+      }
+      Tensor full = empty({fg.shard * group_->size()}, TensorOptions(value.dtype()));
+      group_->all_gather(value.contiguous(), full);
+      int64_t offset = 0;
+      for (size_t i = 0; i < fg.params.size(); ++i) {
+        const Tensor& p = fg.params[i];
+        out.insert(fmt::format("state.{}.{}", index + static_cast<int64_t>(i), name),
+                   full.narrow(0, offset, p.numel()).view(p.shape()).clone());
+        offset += p.numel();
+      }
+    }
+    std::vector<int64_t> ids;
+    for (size_t i = 0; i < fg.params.size(); ++i) ids.push_back(index + static_cast<int64_t>(i));
+    out.insert(fmt::format("param_groups.{}.params", g), tensor(ids, {static_cast<int64_t>(ids.size())}, kInt64));
+    const std::string hyper = fmt::format("param_groups.{}.", g);
+    for (const auto& [key, value] : inner)
+      if (key.starts_with(hyper) && key != hyper + "params") out.insert(key, value.clone());
+    index += static_cast<int64_t>(fg.params.size());
+  }
+  return out;
+}
+
+void ZeroAdamW::load_state_dict(const StateDict& dict) {
+  NoGradGuard no_grad;
+  StateDict inner;
+  int64_t index = 0;
+  for (size_t g = 0; g < flat_.size(); ++g) {
+    const FlatGroup& fg = flat_[g];
+    const std::string first = fmt::format("state.{}.", index);
+    for (const auto& [key, value] : dict) {
+      if (!key.starts_with(first)) continue;
+      const std::string name = key.substr(first.size());
+      if (value.dim() == 0) {
+        inner.insert(fmt::format("state.{}.{}", g, name), value);
+        continue;
+      }
+      // This state tensor for every parameter of the group, flattened and sliced like the
+      // parameters themselves.
+      std::vector<Tensor> parts;
+      for (size_t i = 0; i < fg.params.size(); ++i) {
+        const std::string k = fmt::format("state.{}.{}", index + static_cast<int64_t>(i), name);
+        TS_CHECK(dict.contains(k), "ZeroAdamW::load_state_dict: '{}' is missing", k);
+        const Tensor& t = dict.at(k);
+        TS_CHECK(t.numel() == fg.params[i].numel(), "ZeroAdamW::load_state_dict: '{}' has {} elements but its "
+                 "parameter has {}", k, t.numel(), fg.params[i].numel());
+        parts.push_back(t.reshape({-1}));
+      }
+      const int64_t pad = fg.shard * group_->size() - fg.numel;
+      if (pad > 0) parts.push_back(zeros({pad}, TensorOptions(parts.front().dtype())));
+      inner.insert(fmt::format("state.{}.{}", g, name), cat(parts, 0).narrow(0, group_->rank() * fg.shard, fg.shard).clone());
+    }
+    inner.insert(fmt::format("param_groups.{}.params", g), tensor(std::vector<int64_t>{static_cast<int64_t>(g)}, {1}, kInt64));
+    const std::string hyper = fmt::format("param_groups.{}.", g);
+    for (const auto& [key, value] : dict)
+      if (key.starts_with(hyper) && key != hyper + "params") inner.insert(key, value);
+    index += static_cast<int64_t>(fg.params.size());
+  }
+  inner_->load_state_dict(inner);
+}
+
 int64_t ZeroAdamW::shard_numel() const {
   int64_t n = 0;
   for (const auto& g : flat_) n += g.shard;

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "tessera/dist/communicator.h"
+#include "tessera/state_dict.h"
 #include "tessera/optim/adam.h"
 
 namespace ts::dist {
@@ -25,6 +26,13 @@ class ZeroAdamW {
   /// count as zero). Collective over the group.
   void step();
   void zero_grad();
+  /// The whole optimizer state in optim::AdamW's state_dict layout over the original
+  /// parameters (each rank's moment slices all-gathered), so a plain AdamW with the same
+  /// groups, or a ZeroAdamW over any number of ranks, can load it. Collective over the group.
+  StateDict state_dict() const;
+  /// Loads a state in that layout (from state_dict() or optim::AdamW::state_dict()), keeping
+  /// this rank's slices. Local; every rank passes the same dict.
+  void load_state_dict(const StateDict& dict);
   /// The AdamW that owns this rank's slices (e.g. for an LR scheduler).
   optim::AdamW& shard_optimizer() { return *inner_; }
   /// Number of parameter elements this rank keeps optimizer state for.
