@@ -184,6 +184,100 @@ void ParallelGPT::to_dense(nn::GPT& dense) const {
     publish(grid_.pp - 1, lnf[i], [&] { return copy_params(*ln_f)[i]; });
 }
 
+namespace {
+
+// A dense GPT's parameters in the order of an AdamW over its weight_decay_groups().
+std::vector<Tensor> dense_optimizer_order(const nn::GPT& dense) {
+  auto [decay, no_decay] = dense.weight_decay_groups();
+  decay.insert(decay.end(), no_decay.begin(), no_decay.end());
+  return decay;
+}
+
+constexpr const char* kMoments[] = {"exp_avg", "exp_avg_sq"};
+
+}  // namespace
+
+StateDict ParallelGPT::optimizer_state_to_dense(const optim::AdamW& opt) {
+  NoGradGuard no_grad;
+  const std::vector<Tensor> mine = parameters();
+  const auto* any = dynamic_cast<const optim::AdamParamState*>(opt.state(mine.front()));
+  nn::GPT moments(config_);
+  const std::vector<Tensor> order = dense_optimizer_order(moments);
+  StateDict out;
+  if (any != nullptr) {
+    // Each moment goes through to_dense by standing in for the weights for a moment.
+    std::vector<Tensor> saved;
+    for (const auto& p : mine) saved.push_back(p.detach().clone());
+    for (const char* name : kMoments) {
+      for (const auto& p : mine) {
+        const auto* st = dynamic_cast<const optim::AdamParamState*>(opt.state(p));
+        Tensor target = p.detach();
+        if (st == nullptr) {
+          target.zero_();
+        } else {
+          target.copy_(std::string(name) == "exp_avg" ? st->exp_avg : st->exp_avg_sq);
+        }
+      }
+      to_dense(moments);
+      for (size_t i = 0; i < order.size(); ++i) out.insert(fmt::format("state.{}.{}", i, name), order[i].detach().clone());
+    }
+    for (size_t i = 0; i < mine.size(); ++i) {
+      Tensor target = mine[i].detach();
+      target.copy_(saved[i]);
+    }
+    for (size_t i = 0; i < order.size(); ++i)
+      out.insert(fmt::format("state.{}.step", i), scalar_tensor(static_cast<double>(any->step), kFloat64));
+  }
+  auto [decay, no_decay] = moments.weight_decay_groups();
+  int64_t index = 0;
+  for (size_t g = 0; g < 2; ++g) {
+    const size_t count = g == 0 ? decay.size() : no_decay.size();
+    std::vector<int64_t> ids(count);
+    for (auto& id : ids) id = index++;
+    out.insert(fmt::format("param_groups.{}.params", g), tensor(ids, {static_cast<int64_t>(count)}, kInt64));
+    for (const auto& [name, value] : opt.param_groups()[g].options().hyperparameters())
+      out.insert(fmt::format("param_groups.{}.{}", g, name), scalar_tensor(value, kFloat64));
+  }
+  return out;
+}
+
+void ParallelGPT::load_optimizer_state_from_dense(const StateDict& dense_state, optim::AdamW& opt) {
+  NoGradGuard no_grad;
+  TS_CHECK(opt.param_groups().size() == 2, "ParallelGPT: expected an AdamW built on weight_decay_groups()");
+  nn::GPT moments(config_);
+  const std::vector<Tensor> order = dense_optimizer_order(moments);
+  const std::vector<Tensor> mine = opt.parameters();
+  StateDict out;
+  if (dense_state.contains("state.0.step")) {
+    std::vector<Tensor> saved;
+    for (const auto& p : mine) saved.push_back(p.detach().clone());
+    for (const char* name : kMoments) {
+      for (size_t i = 0; i < order.size(); ++i) {
+        Tensor target = order[i].detach();
+        target.copy_(dense_state.at(fmt::format("state.{}.{}", i, name)));
+      }
+      load_dense(moments);
+      for (size_t j = 0; j < mine.size(); ++j) out.insert(fmt::format("state.{}.{}", j, name), mine[j].detach().clone());
+    }
+    for (size_t j = 0; j < mine.size(); ++j) {
+      Tensor target = mine[j].detach();
+      target.copy_(saved[j]);
+      out.insert(fmt::format("state.{}.step", j), dense_state.at("state.0.step"));
+    }
+  }
+  int64_t index = 0;
+  for (size_t g = 0; g < 2; ++g) {
+    const size_t count = opt.param_groups()[g].params().size();
+    std::vector<int64_t> ids(count);
+    for (auto& id : ids) id = index++;
+    out.insert(fmt::format("param_groups.{}.params", g), tensor(ids, {static_cast<int64_t>(count)}, kInt64));
+    const std::string prefix = fmt::format("param_groups.{}.", g);
+    for (const auto& [key, value] : dense_state)
+      if (key.starts_with(prefix) && key != prefix + "params") out.insert(key, value);
+  }
+  opt.load_state_dict(out);
+}
+
 double ParallelGPT::clip_grad_norm_(double max_norm) {
   NoGradGuard no_grad;
   double local = 0;

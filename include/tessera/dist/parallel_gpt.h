@@ -13,6 +13,7 @@
 #include "tessera/nn/container.h"
 #include "tessera/nn/embedding.h"
 #include "tessera/nn/gpt.h"
+#include "tessera/optim/adam.h"
 
 namespace ts::dist {
 
@@ -42,6 +43,12 @@ class ParallelGPT : public nn::Module {
   /// world. Saving `dense` gives a layout-free checkpoint that load_dense() reshards into any
   /// other (dp, pp, tp) layout, or that a single process (`gpt sample`) reads directly.
   void to_dense(nn::GPT& dense) const;
+  /// The AdamW state of `opt` (built on this model's weight_decay_groups()) gathered into the
+  /// layout of an AdamW built on a dense GPT's weight_decay_groups() -- what the one-process
+  /// trainer checkpoints -- so optimizer state reshards like the weights. Collective.
+  StateDict optimizer_state_to_dense(const optim::AdamW& opt);
+  /// The inverse: loads this rank's shards of a dense AdamW state into `opt`. Local.
+  void load_optimizer_state_from_dense(const StateDict& dense_state, optim::AdamW& opt);
   /// torch.nn.utils.clip_grad_norm_ over the whole (unsplit) model: the 2-norm of all
   /// gradients, each parameter counted once however it is split or replicated, and the
   /// gradients scaled by max_norm / (norm + 1e-6) when that is below 1. Returns the norm.
