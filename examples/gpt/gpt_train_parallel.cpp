@@ -2,13 +2,15 @@
 // dist::ParallelGPT. Every rank draws the same global batch of dp * batch-size windows and
 // takes its dp slice, so a run follows the single-process run with --batch-size dp * B (up to
 // floating-point reordering). Rank 0 prints, logs and writes checkpoints; checkpoints are
-// gathered to the dense layout, so they load into any other layout or into `gpt sample`.
+// gathered into the one-process trainer's format (model, AdamW state, schedule), so a run
+// resumes exactly under any other layout, in one process, or feeds `gpt sample`.
 #include <chrono>
 #include <cstdio>
 #include <optional>
 
 #include <tessera/dist.h>
 #include <tessera/tessera.h>
+#include <tessera/train/checkpointing.h>
 #include <tessera/util/metrics_log.h>
 #include <tessera/util/progress.h>
 
@@ -45,43 +47,44 @@ int train_parallel(const util::ArgParser& args, const TrainOptions& o) {
   if (!leader) data.emplace(prepare());
 
   nn::GPTConfig config = model_config_from_flags(args, data->tokenizer.vocab_size());
-  std::optional<Checkpoint> resumed;
-  if (!o.resume.empty()) {
-    resumed.emplace(load(o.resume));
-    config = model_config_from_metadata(resumed->metadata, o.resume);
-  }
+  if (!o.resume.empty()) config = model_config_from_metadata(load(o.resume).metadata, o.resume);
+  // Checkpoints use the one-process trainer's layout (a dense model, an AdamW on its decay
+  // groups, the schedule), so they move freely between layouts and `gpt sample`.
   nn::GPT dense(config);  // the same initialization on every rank (same seed)
-  int64_t step = 0;
-  if (resumed) {
-    StateDict weights;
-    for (const auto& [key, t] : resumed->tensors)
-      if (key.starts_with("model.")) weights.insert(key.substr(6), t);
-    dense.load_state_dict(weights);
-    auto it = resumed->metadata.find("step");
-    if (it != resumed->metadata.end()) step = std::stoll(it->second);
-  }
+  auto dense_groups = dense.weight_decay_groups();
+  const auto adamw = optim::AdamWOptions(o.lr).betas({0.9, o.beta2}).weight_decay(o.weight_decay);
+  auto make_adamw = [&](std::pair<std::vector<Tensor>, std::vector<Tensor>> groups) {
+    return optim::AdamW({optim::OptimizerParamGroup(groups.first, adamw),
+                         optim::OptimizerParamGroup(groups.second, optim::AdamWOptions(adamw).weight_decay(0.0))},
+                        adamw);
+  };
+  optim::AdamW dense_opt = make_adamw(dense_groups);
+  const int64_t warmup = std::min(o.warmup, o.max_iters - 1);
+  const double warmup_start = warmup > 0 ? 1.0 / static_cast<double>(warmup) : 1.0;
+  optim::LinearWarmupCosine dense_sched(dense_opt, warmup, o.max_iters, o.min_lr, warmup_start);
+  train::TrainingPosition pos;
+  if (!o.resume.empty()) pos = train::load_training_checkpoint(o.resume, dense, dense_opt, &dense_sched).position;
+  int64_t step = pos.step;
+
   dist::ParallelGPT model(config, grid);
   model.load_dense(dense);
+  optim::AdamW opt = make_adamw(model.weight_decay_groups());
+  // The schedule first (it takes the base lr from the optimizer), then the state, whose
+  // current lr and counters continue the dense run's.
+  optim::LinearWarmupCosine sched(opt, warmup, o.max_iters, o.min_lr, warmup_start);
+  model.load_optimizer_state_from_dense(dense_opt.state_dict(), opt);
+  sched.load_state_dict(dense_sched.state_dict());
   const text::TokenDataset train_set(std::make_shared<text::TokenFile>(data->train_path), config.block_size);
   const text::TokenDataset val_set(std::make_shared<text::TokenFile>(data->val_path), config.block_size);
 
-  auto [decay, no_decay] = model.weight_decay_groups();
-  const auto adamw = optim::AdamWOptions(o.lr).betas({0.9, o.beta2}).weight_decay(o.weight_decay);
-  optim::AdamW opt({optim::OptimizerParamGroup(decay, adamw),
-                    optim::OptimizerParamGroup(no_decay, optim::AdamWOptions(adamw).weight_decay(0.0))},
-                   adamw);
-  const int64_t warmup = std::min(o.warmup, o.max_iters - 1);
-  optim::LinearWarmupCosine sched(opt, warmup, o.max_iters, o.min_lr, warmup > 0 ? 1.0 / static_cast<double>(warmup) : 1.0);
-  for (int64_t i = 0; i < step; ++i) sched.step();
   if (leader) {
     std::printf("GPT under dp=%d x pp=%d x tp=%d (%d ranks): %s, %lld tokens per step%s\n", grid.dp, grid.pp, grid.tp,
                 dist::world_size(), model.extra_repr().empty() ? dense.extra_repr().c_str() : model.extra_repr().c_str(),
                 static_cast<long long>(o.batch * grid.dp * config.block_size),
-                resumed ? fmt::format(", resumed weights from {} at step {} (fresh AdamW moments)", o.resume, step).c_str()
-                        : "");
+                o.resume.empty() ? "" : fmt::format(", resumed from {} at step {}", o.resume, step).c_str());
   }
   util::MetricsLog log({"step", "train_loss", "val_loss", "lr", "tokens_per_s", "seconds"}, leader ? o.log : "",
-                       /*append=*/resumed.has_value());
+                       /*append=*/!o.resume.empty());
   std::map<std::string, std::string> meta = model_config_metadata(config);
   meta.merge(data->tokenizer.metadata());
   double val_loss = 0;
@@ -123,13 +126,10 @@ int train_parallel(const util::ArgParser& args, const TrainOptions& o) {
     }
     if (!o.save.empty()) {
       model.to_dense(dense);
-      if (leader) {
-        StateDict state;
-        for (const auto& [key, t] : dense.state_dict()) state.insert("model." + key, t);
-        auto m = meta;
-        m["step"] = std::to_string(step);
-        save(state, o.save, m);
-      }
+      dense_opt.load_state_dict(model.optimizer_state_to_dense(opt));
+      dense_sched.load_state_dict(sched.state_dict());
+      pos.step = step;
+      if (leader) train::save_training_checkpoint(o.save, dense, dense_opt, &dense_sched, pos, meta);
     }
   }
   if (leader) std::printf("final validation loss: %.4f\n", val_loss);
