@@ -64,7 +64,7 @@ int run(int argc, char** argv) {
   test_opts.batch_size = 500;
   test_opts.num_workers = static_cast<int>(o.workers);
   test_opts.transform = normalize;
-  s.test = std::make_unique<data::DataLoader>(test_set, test_opts);
+  s.test = std::make_unique<data::DataLoader>(examples::eval_shard_for_this_rank(test_set), test_opts);
 
   if (examples::is_leader())
     std::printf("%s: %lld parameters, %lld train / %lld test images, batch %lld, SGD lr %g wd %g, %d threads\n",

@@ -62,7 +62,7 @@ int run(int argc, char** argv) {
   data::DataLoaderOptions test_opts = train_opts;
   test_opts.batch_size = 1000;
   test_opts.shuffle = false;
-  s.test = std::make_unique<data::DataLoader>(test_set, test_opts);
+  s.test = std::make_unique<data::DataLoader>(examples::eval_shard_for_this_rank(test_set), test_opts);
 
   if (examples::is_leader())
     std::printf("%s: %lld parameters, %lld train / %lld test images, batch %lld, %s lr %g, %d threads\n", s.name.c_str(),

@@ -80,6 +80,14 @@ std::shared_ptr<const data::Dataset> shard_for_this_rank(std::shared_ptr<const d
   return dist::DistributedSampler(train_set->size(), opts).shard(std::move(train_set));
 }
 
+std::shared_ptr<const data::Dataset> eval_shard_for_this_rank(std::shared_ptr<const data::Dataset> test_set) {
+  const int ranks = dist::world_size();
+  if (ranks <= 1) return test_set;
+  std::vector<int64_t> mine;
+  for (int64_t i = dist::rank(); i < test_set->size(); i += ranks) mine.push_back(i);
+  return std::make_shared<dist::SubsetDataset>(std::move(test_set), std::move(mine));
+}
+
 void use_data_parallel(ClassifierSetup& s, const CommonOptions& o) {
   if (o.dp > 1 && o.pp == 1) s.replica = std::make_shared<dist::DistributedDataParallel>(s.model);
 }
@@ -160,6 +168,16 @@ EpochResult evaluate(ClassifierSetup& s) {
     loss_sum += l * static_cast<double>(batch.size());
     correct += c;
     r.samples += batch.size();
+  }
+  if (dist::world_size() > 1) {
+    // Each rank evaluated its own slice of the test set (eval_shard_for_this_rank).
+    Tensor totals = tensor(std::vector<double>{loss_sum, static_cast<double>(correct), static_cast<double>(r.samples)},
+                           {3}, kFloat64);
+    dist::world()->all_reduce(totals, dist::ReduceOp::Sum);
+    const auto t = totals.to_vector<double>();
+    loss_sum = t[0];
+    correct = static_cast<int64_t>(t[1]);
+    r.samples = static_cast<int64_t>(t[2]);
   }
   r.loss = loss_sum / static_cast<double>(std::max<int64_t>(r.samples, 1));
   r.accuracy = static_cast<double>(correct) / static_cast<double>(std::max<int64_t>(r.samples, 1));

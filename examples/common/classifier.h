@@ -52,6 +52,9 @@ struct ClassifierSetup {
 /// reshuffled within the shard each epoch by the loader). Returns `train_set` itself for dp 1.
 std::shared_ptr<const data::Dataset> shard_for_this_rank(std::shared_ptr<const data::Dataset> train_set,
                                                          const CommonOptions& options);
+/// Under mpirun: this rank's slice (every world_size-th image) of the test set; evaluation
+/// sums the slices' results over the world, so each image is evaluated exactly once.
+std::shared_ptr<const data::Dataset> eval_shard_for_this_rank(std::shared_ptr<const data::Dataset> test_set);
 /// For --dp > 1 (and --pp 1): wraps setup.model in DistributedDataParallel (broadcasting rank
 /// 0's weights). Call after the optimizer is built on setup.model's parameters.
 void use_data_parallel(ClassifierSetup& setup, const CommonOptions& options);
