@@ -33,6 +33,9 @@ std::pair<Tensor, Tensor> local_batch(const text::TokenDataset& data, const Trai
 }  // namespace
 
 int train_parallel(const util::ArgParser& args, const TrainOptions& o) {
+  TS_CHECK(o.accum == 1, "gpt: --grad-accum is not supported with --dp/--pp/--tp; use --micro-batches (pipeline) or "
+           "a larger --dp");
+  TS_CHECK(o.time_limit_s == 0, "gpt: --time-limit is not supported with --dp/--pp/--tp yet");
   const dist::ParallelGrid grid = dist::make_grid(o.dp, o.pp, o.tp);
   const bool leader = dist::rank() == 0;
   set_num_threads(static_cast<int>(args.get_int("threads", 1)));
