@@ -122,6 +122,9 @@ Tensor stack(const std::vector<Tensor>& tensors, int64_t dim = 0);
 std::vector<Tensor> split(const Tensor& x, int64_t split_size, int64_t dim = 0);
 std::vector<Tensor> split(const Tensor& x, const std::vector<int64_t>& split_sizes, int64_t dim = 0);
 std::vector<Tensor> chunk(const Tensor& x, int64_t chunks, int64_t dim = 0);
+/// The slices x.select(dim, i) as views (torch.unbind), with one autograd node whose backward
+/// assembles all their gradients into one tensor.
+std::vector<Tensor> unbind(const Tensor& x, int64_t dim = 0);
 
 // ---- indexing ----------------------------------------------------------------------------
 Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index);

@@ -121,8 +121,8 @@ ParallelSelfAttention::ParallelSelfAttention(const nn::TransformerConfig& config
 
 Tensor ParallelSelfAttention::forward(const Tensor& x) {
   const int64_t B = x.size(0), T = x.size(1), H = config_.n_head / group_->size(), D = config_.head_dim();
-  const Tensor qkv = c_attn->forward(x).view({B, T, 3, H, D});
-  auto part = [&](int64_t i) { return qkv.select(2, i).permute({0, 2, 1, 3}); };
+  const auto qkv = unbind(c_attn->forward(x).view({B, T, 3, H, D}), 2);
+  auto part = [&](size_t i) { return qkv[i].permute({0, 2, 1, 3}); };
   const Tensor y = scaled_dot_product_attention(part(0), part(1), part(2), Tensor(), 0.0, true);
   return c_proj->forward(y.permute({0, 2, 1, 3}).reshape({B, T, H * D}));
 }

@@ -54,10 +54,10 @@ Tensor CausalSelfAttention::forward(const Tensor& x, LayerKVCache* cache) {
   const int64_t B = x.size(0), T = x.size(1);
   const int64_t past = cache ? cache->length : 0;
   // (B, T, 3C) -> three (B, H, T, D) views of the one projection (no copies).
-  const Tensor qkv = c_attn->forward(x).view({B, T, 3, H, D});
-  Tensor q = qkv.select(2, 0).permute({0, 2, 1, 3});
-  Tensor k = qkv.select(2, 1).permute({0, 2, 1, 3});
-  Tensor v = qkv.select(2, 2).permute({0, 2, 1, 3});
+  const auto qkv = unbind(c_attn->forward(x).view({B, T, 3, H, D}), 2);
+  Tensor q = qkv[0].permute({0, 2, 1, 3});
+  Tensor k = qkv[1].permute({0, 2, 1, 3});
+  Tensor v = qkv[2].permute({0, 2, 1, 3});
   if (config_.rotary) {
     auto [cos_t, sin_t] = rotary_tables(past, T, D, config_.rotary_base, x.dtype(), x.device());
     q = apply_rotary_embedding(q, cos_t, sin_t);

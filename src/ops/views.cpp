@@ -176,6 +176,30 @@ Tensor select(const Tensor& x, int64_t dim_in, int64_t index) {
   });
 }
 
+std::vector<Tensor> unbind(const Tensor& x, int64_t dim_in) {
+  TS_CHECK(x.defined() && x.dim() > 0, "unbind: expected a tensor with at least one dimension but got {}",
+           x.defined() ? shape_str(x.shape()) : "an undefined tensor");
+  const int64_t dim = wrap_dim(dim_in, x.dim(), "unbind");
+  const int64_t n = x.shape()[static_cast<size_t>(dim)];
+  Shape shape = x.shape();
+  Strides st = x.strides();
+  const int64_t step = st[static_cast<size_t>(dim)];
+  shape.erase(shape.begin() + dim);
+  st.erase(st.begin() + dim);
+  std::vector<Tensor> outs;
+  for (int64_t i = 0; i < n; ++i) outs.push_back(make_view(x, shape, st, x.storage_offset() + i * step));
+  // One node for all slices: its backward writes every slice's gradient into one tensor,
+  // where n select() nodes would each zero-fill a full-size gradient and then be summed.
+  if (n > 0 && autograd::any_requires_grad({&x})) {
+    autograd::record("unbind", {x}, outs, [in = x.shape(), dim](const std::vector<Tensor>& g, const Node&) {
+      Tensor gi = make_tensor(in, g[0].dtype(), g[0].device());
+      for (size_t i = 0; i < g.size(); ++i) gi.select(dim, static_cast<int64_t>(i)).copy_(g[i]);
+      return std::vector<Tensor>{gi};
+    });
+  }
+  return outs;
+}
+
 Tensor expand(const Tensor& x, const Shape& shape_in) {
   TS_CHECK(shape_in.size() >= static_cast<size_t>(x.dim()),
            "expand: the number of sizes ({}) must be at least the tensor's number of dims ({}): {} to {}",

@@ -58,3 +58,23 @@ TEST_CASE("view errors name the op and the shapes", "[views][errors]") {
   REQUIRE_THROWS_WITH(x.slice(0, 0, 1, 0), Catch::Contains("step"));
   REQUIRE_THROWS_WITH(x.transpose(0, 5), Catch::Contains("transpose"));
 }
+
+TEST_CASE("unbind returns views whose gradients assemble into one tensor", "[views]") {
+  manual_seed(61);
+  const Tensor x = ts::test::rand_input({2, 3, 4});
+  const auto parts = unbind(x, 1);
+  REQUIRE(parts.size() == 3);
+  for (int64_t i = 0; i < 3; ++i) {
+    ts::test::require_close(parts[static_cast<size_t>(i)], x.select(1, i).detach(), 0, 0);
+    REQUIRE(parts[static_cast<size_t>(i)].storage() == x.storage());  // a view
+  }
+  ts::test::require_gradcheck([](const std::vector<Tensor>& in) {
+    const auto p = unbind(in[0], -1);
+    return p[0] * p[3] + p[1] - p[2];
+  }, {ts::test::rand_input({3, 4})});
+  // A slice that does not reach the loss gets a zero gradient.
+  const Tensor y = ts::test::rand_input({3, 2});
+  sum(unbind(y, 1)[0] * 2.0).backward();
+  ts::test::require_values(y.grad(), {2, 0, 2, 0, 2, 0});
+  REQUIRE_THROWS_WITH(unbind(scalar_tensor(1.0), 0), Catch::Contains("unbind"));
+}
