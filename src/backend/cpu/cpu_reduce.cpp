@@ -90,9 +90,21 @@ template <typename T> void reduce_rows(const Reducer<T>& r, const T* x, int64_t 
 template <typename T> void reduce_cols(const Reducer<T>& r, const T* x, int64_t len, int64_t cols, T* out) {
   parallel_for(0, cols, std::max<int64_t>(16, cpu::kGrain / std::max<int64_t>(len, 1)), [&](int64_t lo, int64_t hi) {
     std::vector<acc_t<T>> acc(static_cast<size_t>(hi - lo), r.init());
-    for (int64_t i = 0; i < len; ++i) {
-      const T* row = x + i * cols;
-      for (int64_t j = lo; j < hi; ++j) acc[static_cast<size_t>(j - lo)] = r.combine(acc[static_cast<size_t>(j - lo)], static_cast<acc_t<T>>(row[j]));
+    if (r.op == ReduceOp::Sum || r.op == ReduceOp::Mean) {
+      // The common case (bias gradients): the op switch hoisted out, so the row loop vectorizes.
+      acc_t<T>* a = acc.data();
+      const int64_t width = hi - lo;
+      for (int64_t i = 0; i < len; ++i) {
+        const T* row = x + i * cols + lo;
+#pragma omp simd
+        for (int64_t j = 0; j < width; ++j) a[j] += static_cast<acc_t<T>>(row[j]);
+      }
+    } else {
+      for (int64_t i = 0; i < len; ++i) {
+        const T* row = x + i * cols;
+        for (int64_t j = lo; j < hi; ++j)
+          acc[static_cast<size_t>(j - lo)] = r.combine(acc[static_cast<size_t>(j - lo)], static_cast<acc_t<T>>(row[j]));
+      }
     }
     for (int64_t j = lo; j < hi; ++j) out[j] = r.finish(acc[static_cast<size_t>(j - lo)], len);
   });
