@@ -14,32 +14,16 @@
 #include "tessera/error.h"
 #include "tessera/text.h"
 
-#include "temp_dir.h"
+#include "text/text_test_util.h"
 
 using Catch::Contains;
 using ts::text::BpeTokenizer;
 using ts::test::TempDir;
+using ts::test::read_text;
+using ts::test::shakespeare_path;
+using ts::test::write_text;
 
 namespace {
-
-void write_text(const std::string& path, const std::string& bytes) {
-  std::ofstream f(path, std::ios::binary);
-  f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  REQUIRE(f.good());
-}
-
-std::string read_text(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
-}
-
-std::string shakespeare_path() {
-  const char* env = std::getenv("TESSERA_DATA");
-  if (env == nullptr) return {};
-  const std::filesystem::path p = std::filesystem::path(env) / "tinyshakespeare" / "input.txt";
-  std::error_code ec;
-  return std::filesystem::exists(p, ec) ? p.string() : std::string();
-}
 
 /// A deterministic English-like corpus: sentences of words drawn from a small lexicon.
 std::string synthetic_corpus(size_t sentences) {
@@ -295,13 +279,7 @@ TEST_CASE("BpeTokenizer save/load gives identical encodings", "[text][bpe]") {
 
 TEST_CASE("BpeTokenizer::load names the file, line and expectation of every corruption", "[text][bpe]") {
   TempDir dir;
-  const std::string path = dir.file("merges.txt");
-  struct Case {
-    std::string content;
-    int line;
-    std::string what;
-  };
-  const std::vector<Case> cases = {
+  const std::vector<ts::test::CorruptFile> cases = {
       {"", 1, "the file is empty; expected the header"},
       {std::string("\0\xff\x01\n", 4), 1, "expected the header"},
       {"tessera-bpe v1\n", 1, "expected the header 'tessera-bpe v1 <num_merges>', got 'tessera-bpe v1'"},
@@ -344,15 +322,8 @@ TEST_CASE("BpeTokenizer::load names the file, line and expectation of every corr
       {"tessera-bpe v1 2\n97 98\n97 98\n", 3, "merge (97, 98) is a duplicate of merge 0 (id 256)"},
       {"tessera-bpe v1 3\n97 98\n256 99\n256 99\n", 4, "is a duplicate of merge 1 (id 257)"},
   };
-  for (const Case& c : cases) {
-    INFO("file content: " << c.content);
-    write_text(path, c.content);
-    REQUIRE_THROWS_AS(BpeTokenizer::load(path), ts::Error);
-    REQUIRE_THROWS_WITH(BpeTokenizer::load(path), Contains("BpeTokenizer::load: '" + path + "' line " +
-                                                           std::to_string(c.line) + ":") && Contains(c.what));
-  }
-  REQUIRE_THROWS_WITH(BpeTokenizer::load(dir.file("missing.txt")),
-                      Contains("cannot open") && Contains(dir.file("missing.txt")));
+  ts::test::require_load_errors(dir, "BpeTokenizer::load", cases,
+                                [](const std::string& f) { return BpeTokenizer::load(f); });
 }
 
 TEST_CASE("BpeTokenizer trains on Tiny Shakespeare to vocab 512 in seconds", "[text][bpe][real]") {

@@ -10,35 +10,14 @@
 #include "tessera/error.h"
 #include "tessera/text.h"
 
-#include "temp_dir.h"
+#include "text/text_test_util.h"
 
 using Catch::Contains;
 using ts::text::CharTokenizer;
 using ts::test::TempDir;
-
-namespace {
-
-void write_text(const std::string& path, const std::string& bytes) {
-  std::ofstream f(path, std::ios::binary);
-  f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  REQUIRE(f.good());
-}
-
-/// $TESSERA_DATA/tinyshakespeare/input.txt, or "" when it is not there.
-std::string shakespeare_path() {
-  const char* env = std::getenv("TESSERA_DATA");
-  if (env == nullptr) return {};
-  const std::filesystem::path p = std::filesystem::path(env) / "tinyshakespeare" / "input.txt";
-  std::error_code ec;
-  return std::filesystem::exists(p, ec) ? p.string() : std::string();
-}
-
-std::string read_text(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
-}
-
-}  // namespace
+using ts::test::read_text;
+using ts::test::shakespeare_path;
+using ts::test::write_text;
 
 TEST_CASE("CharTokenizer ids are the ranks of the sorted distinct characters", "[text][char]") {
   const CharTokenizer tok = CharTokenizer::fit("banana split\nca");
@@ -113,13 +92,7 @@ TEST_CASE("CharTokenizer save/load round trip", "[text][char]") {
 
 TEST_CASE("CharTokenizer::load names the file and line of every corruption", "[text][char]") {
   TempDir dir;
-  const std::string path = dir.file("bad_chars.txt");
-  struct Case {
-    std::string content;
-    int line;
-    std::string what;
-  };
-  const std::vector<Case> cases = {
+  const std::vector<ts::test::CorruptFile> cases = {
       {"", 1, "is empty"},
       {"tessera-chars v1\n", 1, "expected the header"},
       {"tessera-bpe v1 1\nU+0041\n", 1, "expected the header"},
@@ -142,15 +115,8 @@ TEST_CASE("CharTokenizer::load names the file and line of every corruption", "[t
       {"tessera-chars v1 1\n\n", 2, "expected a character as U+XXXX"},
       {"tessera-chars v1 1\nU+0041 \n", 2, "expected a character as U+XXXX"},
   };
-  for (const Case& c : cases) {
-    INFO("file content: " << c.content);
-    write_text(path, c.content);
-    REQUIRE_THROWS_AS(CharTokenizer::load(path), ts::Error);
-    REQUIRE_THROWS_WITH(CharTokenizer::load(path), Contains("CharTokenizer::load: '" + path + "' line " +
-                                                            std::to_string(c.line) + ":") && Contains(c.what));
-  }
-  REQUIRE_THROWS_WITH(CharTokenizer::load(dir.file("missing.txt")),
-                      Contains("cannot open") && Contains(dir.file("missing.txt")));
+  ts::test::require_load_errors(dir, "CharTokenizer::load", cases,
+                                [](const std::string& f) { return CharTokenizer::load(f); });
 }
 
 TEST_CASE("CharTokenizer on Tiny Shakespeare matches nanoGPT's vocabulary", "[text][char][real]") {

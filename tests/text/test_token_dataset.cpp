@@ -12,35 +12,19 @@
 #include "tessera/tessera.h"
 #include "tessera/text.h"
 
-#include "temp_dir.h"
+#include "text/text_test_util.h"
 #include "test_util.h"
 
 namespace fs = std::filesystem;
 using Catch::Contains;
 using ts::test::TempDir;
+using ts::test::read_text;
+using ts::test::shakespeare_path;
+using ts::test::write_text;
 using ts::text::TokenDataset;
 using ts::text::TokenFile;
 
 namespace {
-
-void write_bytes(const std::string& path, const std::string& bytes) {
-  std::ofstream f(path, std::ios::binary);
-  f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  REQUIRE(f.good());
-}
-
-std::string read_bytes(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
-}
-
-std::string shakespeare_path() {
-  const char* env = std::getenv("TESSERA_DATA");
-  if (env == nullptr) return {};
-  const fs::path p = fs::path(env) / "tinyshakespeare" / "input.txt";
-  std::error_code ec;
-  return fs::exists(p, ec) ? p.string() : std::string();
-}
 
 /// A token file holding 0, 1, ..., n - 1, so a window's first token is its offset.
 std::shared_ptr<const TokenFile> counting_file(const TempDir& dir, int32_t n) {
@@ -59,7 +43,7 @@ TEST_CASE("write_token_file writes little-endian uint16 that TokenFile maps back
   const std::vector<int32_t> tokens = {0, 1, 258, 65535, 7};
   ts::text::write_token_file(path, tokens, 65536);
   REQUIRE(dir.entries() == std::vector<std::string>{"train.bin"});
-  REQUIRE(read_bytes(path) == std::string("\x00\x00\x01\x00\x02\x01\xff\xff\x07\x00", 10));
+  REQUIRE(read_text(path) == std::string("\x00\x00\x01\x00\x02\x01\xff\xff\x07\x00", 10));
   TokenFile file(path);
   REQUIRE(file.size() == 5);
   REQUIRE(file.path() == path);
@@ -90,12 +74,12 @@ TEST_CASE("write_token_file rejects what uint16 files cannot hold and leaves no 
 TEST_CASE("TokenFile diagnoses missing, empty, truncated and out-of-range files", "[text][tokens]") {
   TempDir dir;
   REQUIRE_THROWS_WITH(TokenFile(dir.file("missing.bin")), Contains("cannot open") && Contains(dir.file("missing.bin")));
-  write_bytes(dir.file("empty.bin"), "");
+  write_text(dir.file("empty.bin"), "");
   REQUIRE_THROWS_WITH(TokenFile(dir.file("empty.bin")), Contains(dir.file("empty.bin")) && Contains("is empty"));
-  write_bytes(dir.file("odd.bin"), std::string("\x01\x00\x02", 3));
+  write_text(dir.file("odd.bin"), std::string("\x01\x00\x02", 3));
   REQUIRE_THROWS_WITH(TokenFile(dir.file("odd.bin")),
                       Contains(dir.file("odd.bin")) && Contains("3 bytes, an odd number") && Contains("truncated"));
-  write_bytes(dir.file("range.bin"), std::string("\x01\x00\x02\x00\x41\x00\x40\x00", 8));
+  write_text(dir.file("range.bin"), std::string("\x01\x00\x02\x00\x41\x00\x40\x00", 8));
   const TokenFile file(dir.file("range.bin"));
   file.validate(66);
   REQUIRE_THROWS_WITH(file.validate(65), Contains(dir.file("range.bin")) && Contains("token 65 at position 2") &&
@@ -189,7 +173,7 @@ TEST_CASE("prepare_char_dataset splits like nanoGPT and reuses matching outputs"
   const std::string input = dir.file("input.txt");
   std::string text;
   for (int i = 0; i < 20; ++i) text += "To be, or not to be: caf\xc3\xa9!\n";  // 27 characters, 28 bytes
-  write_bytes(input, text);
+  write_text(input, text);
   const std::string out = (dir.path / "prepared" / "char").string();
   const ts::text::PreparedText p = ts::text::prepare_char_dataset(input, out);
   REQUIRE_FALSE(p.reused);
@@ -215,18 +199,18 @@ TEST_CASE("prepare_char_dataset splits like nanoGPT and reuses matching outputs"
   // A different split, a changed input or a damaged output is prepared again.
   REQUIRE_FALSE(ts::text::prepare_char_dataset(input, out, 0.2).reused);
   REQUIRE(TokenFile(p.val_path).size() == n - static_cast<int64_t>(n * 0.8));
-  write_bytes(input, text + "x");
+  write_text(input, text + "x");
   const ts::text::PreparedText grown = ts::text::prepare_char_dataset(input, out, 0.2);
   REQUIRE_FALSE(grown.reused);
   REQUIRE(grown.vocab_size == p.vocab_size + 1);
-  write_bytes(p.val_path, "\x01\x00");
+  write_text(p.val_path, "\x01\x00");
   REQUIRE_FALSE(ts::text::prepare_char_dataset(input, out, 0.2).reused);
   REQUIRE(ts::text::prepare_char_dataset(input, out, 0.2).reused);
 
   REQUIRE_THROWS_WITH(ts::text::prepare_char_dataset(dir.file("nope.txt"), out),
                       Contains(dir.file("nope.txt")) && Contains("does not exist"));
   REQUIRE_THROWS_WITH(ts::text::prepare_char_dataset(input, out, 1.0), Contains("val_fraction must be in (0, 1)"));
-  write_bytes(input, "a");  // int(1 * 0.9) = 0 characters to train on
+  write_text(input, "a");  // int(1 * 0.9) = 0 characters to train on
   REQUIRE_THROWS_WITH(ts::text::prepare_char_dataset(input, out), Contains("has 1 characters") &&
                                                                       Contains("both need at least one"));
 }
