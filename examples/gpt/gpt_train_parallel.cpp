@@ -109,13 +109,11 @@ int train_parallel(const util::ArgParser& args, const TrainOptions& o) {
     }
     if (bar) bar->finish();
     const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-    // Validation: forward_backward on fixed windows (its gradients are dropped).
     double total = 0;
     for (int64_t i = 0; i < o.eval_iters; ++i) {
       auto [x, y] = local_batch(val_set, o, grid, o.seed ^ 0x5eed'0fa1ULL, static_cast<uint64_t>(i));
-      total += model.forward_backward(x, y, o.micro_batches);
+      total += model.evaluate(x, y, o.micro_batches);
     }
-    opt.zero_grad();
     val_loss = total / static_cast<double>(o.eval_iters);
     const double tokens_per_s = static_cast<double>((step - first) * o.batch * grid.dp * config.block_size) / seconds;
     const double lr = opt.param_groups()[0].options().get_lr();

@@ -128,6 +128,21 @@ double ParallelGPT::forward_backward(const Tensor& ids, const Tensor& targets, i
   return loss;
 }
 
+double ParallelGPT::evaluate(const Tensor& ids, const Tensor& targets, int64_t micro_batches) {
+  TS_CHECK(micro_batches >= 1 && ids.size(0) % micro_batches == 0,
+           "ParallelGPT: the local batch of {} sequences does not split into {} micro-batches", ids.size(0),
+           micro_batches);
+  micro_targets_ = chunk(targets, micro_batches, 0);
+  double loss = stage_.evaluate(chunk(ids, micro_batches, 0));
+  micro_targets_.clear();
+  if (grid_.dp > 1) {
+    Tensor l = scalar_tensor(loss, kFloat64);
+    grid_.dp_group->all_reduce(l, ReduceOp::Avg);
+    loss = l.item<double>();
+  }
+  return loss;
+}
+
 void ParallelGPT::load_dense(const nn::GPT& dense) {
   NoGradGuard no_grad;
   if (wte) {

@@ -106,6 +106,23 @@ double PipelineStage::run(const std::vector<Tensor>& inputs, PipelineSchedule sc
   return mean_loss.item<double>();
 }
 
+double PipelineStage::evaluate(const std::vector<Tensor>& inputs) {
+  TS_CHECK(!inputs.empty(), "PipelineStage::evaluate: no micro-batches");
+  NoGradGuard no_grad;
+  double loss_sum = 0;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const Tensor out = forward_(is_first() ? inputs[i] : recv_forward());
+    if (is_last()) {
+      loss_sum += loss_(out, static_cast<int64_t>(i)).item<double>();
+    } else {
+      send_forward(out);
+    }
+  }
+  Tensor mean_loss = scalar_tensor(loss_sum / static_cast<double>(inputs.size()), kFloat64);
+  group_->broadcast(mean_loss, group_->size() - 1);
+  return mean_loss.item<double>();
+}
+
 void PipelineStage::run_gpipe(std::vector<Slot>& slots, const std::vector<Tensor>& inputs) {
   const int64_t m = static_cast<int64_t>(inputs.size());
   for (int64_t i = 0; i < m; ++i) {

@@ -61,6 +61,10 @@ void check_layout(int dp, int pp, int tp, dist::PipelineSchedule schedule) {
   auto opt = adamw_for(model.weight_decay_groups());
   const int64_t local = kBatch / dp;
   INFO("rank " << dist::rank() << " layout dp=" << dp << " pp=" << pp << " tp=" << tp);
+  // Forward-only evaluation gives the same loss and leaves no gradients behind.
+  CHECK(model.evaluate(ids[0].narrow(0, grid.dp_rank * local, local), targets[0].narrow(0, grid.dp_rank * local, local),
+                       kMicro) == Approx(ref_losses[0]).epsilon(1e-5));
+  for (const auto& p : model.parameters()) CHECK_FALSE(p.grad().defined());
   for (int64_t s = 0; s < kSteps; ++s) {
     opt->zero_grad();
     const double loss = model.forward_backward(ids[s].narrow(0, grid.dp_rank * local, local),

@@ -42,6 +42,7 @@ void check_pipeline_matches_unsplit(int64_t width, int64_t batch, int64_t micro)
     dist::PipelineStage stage(
         group, [&](const Tensor& in) { return run_layers(layers, begin, end, in); },
         [&](const Tensor& out, int64_t m) { return mse_loss(out, ys[static_cast<size_t>(m)]); });
+    CHECK(stage.evaluate(xs) == Approx(ref_loss.item<double>()).epsilon(1e-6));  // forward only
     const double loss = stage.run(xs, schedule);
     INFO("rank " << dist::rank() << ", schedule " << (schedule == dist::PipelineSchedule::GPipe ? "GPipe" : "1F1B"));
     CHECK(loss == Approx(ref_loss.item<double>()).epsilon(1e-6));

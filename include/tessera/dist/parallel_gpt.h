@@ -36,6 +36,9 @@ class ParallelGPT : public nn::Module {
   double forward_backward(const Tensor& ids, const Tensor& targets, int64_t micro_batches,
                           PipelineSchedule schedule = PipelineSchedule::OneFOneB);
 
+  /// The mean loss over the global batch without gradients (validation); same arguments.
+  double evaluate(const Tensor& ids, const Tensor& targets, int64_t micro_batches);
+
   /// Copies this rank's shard of a dense GPT with the same config.
   void load_dense(const nn::GPT& dense);
   /// The inverse: fills `dense` (same config) on every rank with the full parameters,

@@ -37,6 +37,10 @@ class PipelineStage {
   /// Gradients are accumulated into the parameters (zero them before, step after).
   double run(const std::vector<Tensor>& inputs, PipelineSchedule schedule);
 
+  /// Forward only (no gradients, no activations kept): the mean micro-batch loss on every
+  /// rank, e.g. for validation.
+  double evaluate(const std::vector<Tensor>& inputs);
+
   const PipelineStats& stats() const { return stats_; }
   bool is_first() const { return group_->rank() == 0; }
   bool is_last() const { return group_->rank() == group_->size() - 1; }
