@@ -77,6 +77,10 @@ class Tensor {
   // ---- conversion -----------------------------------------------------------------------
   Tensor to(DType dtype) const;
   Tensor to(Device device) const;
+  /// With non_blocking, a copy from pinned host memory (ts::cuda::pin_memory) to a GPU is
+  /// queued on the GPU's current stream and returns at once, as PyTorch's to(non_blocking=True).
+  /// Every other copy waits for completion.
+  Tensor to(Device device, bool non_blocking) const;
   Tensor to(Device device, DType dtype) const;
   Tensor contiguous() const;
   Tensor clone() const;

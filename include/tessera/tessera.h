@@ -3,6 +3,7 @@
 #include "tessera/autograd.h"
 #include "tessera/backend.h"
 #include "tessera/creation.h"
+#include "tessera/cuda.h"
 #include "tessera/data/cifar10.h"
 #include "tessera/data/dataloader.h"
 #include "tessera/data/dataset.h"

@@ -5,6 +5,7 @@
 #include "tessera/autograd.h"
 #include "tessera/backend.h"
 #include "tessera/creation.h"
+#include "tessera/cuda.h"
 #include "tessera/ops.h"
 
 namespace ts {
@@ -81,14 +82,19 @@ Tensor Tensor::to(DType dt) const {
   return out;
 }
 
-Tensor Tensor::to(Device dev) const {
+Tensor Tensor::to(Device dev) const { return to(dev, false); }
+
+Tensor Tensor::to(Device dev, bool non_blocking) const {
   if (dev == device()) return *this;
   Tensor src = contiguous();
   Tensor out = make_tensor(shape(), dtype(), dev);
   // The backend of whichever side is not the CPU performs the transfer.
   Backend& be = backend_for(dev.is_cpu() ? src.device() : dev);
   be.copy_bytes(out.raw_data(), dev, src.raw_data(), src.device(), src.nbytes());
-  if (!dev.is_cpu()) be.synchronize(dev.index);
+  // Pinned sources stay valid until the queued copy has read them (their allocator waits for
+  // the stream before reusing the block), so only those may skip the wait.
+  const bool async = non_blocking && src.is_cpu() && !dev.is_cpu() && cuda::is_pinned(src);
+  if (!dev.is_cpu() && !async) be.synchronize(dev.index);
   if (!src.device().is_cpu()) backend_for(src.device()).synchronize(src.device().index);
   if (autograd::any_requires_grad({this})) {
     const Device from = device();
