@@ -1,11 +1,17 @@
 #pragma once
-// Small helpers shared by the C++ benchmarks: flag parsing and robust timing.
+// Small helpers shared by the C++ benchmarks: flag parsing, robust timing, and the --device
+// handling of the training-step benchmarks.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <vector>
+
+#include <fmt/format.h>
+#include <tessera/cuda.h>
+#include <tessera/device.h>
+#include <tessera/error.h>
 
 namespace bench {
 
@@ -72,6 +78,59 @@ double time_median(Fn&& fn, double min_time) {
   }
   std::nth_element(times.begin(), times.begin() + static_cast<std::ptrdiff_t>(times.size() / 2), times.end());
   return times[times.size() / 2];
+}
+
+/// The device a --device value names ("cpu", "cuda", "cuda:N"), checked usable: a CUDA device
+/// needs a CUDA build and a GPU (ts::Error with ts::cuda::unavailable_reason() otherwise).
+/// Sets TF32 matmul/convolution to `tf32` there.
+inline ts::Device select_device(const std::string& spec, bool tf32) {
+  const ts::Device device(spec);  // ts::Error for anything but cpu, cuda, cuda:N
+  if (device.is_cuda()) {
+    if (!ts::cuda::is_available())
+      throw ts::Error(fmt::format("--device {}: CUDA is not available: {}", spec, ts::cuda::unavailable_reason()));
+    if (device.index >= ts::cuda::device_count())
+      throw ts::Error(fmt::format("--device {}: there is no CUDA device {} ({} visible)", spec, device.index,
+                                  ts::cuda::device_count()));
+    ts::cuda::set_allow_tf32(tf32);
+  } else if (tf32) {
+    std::fprintf(stderr, "note: --tf32 only affects CUDA devices; it is ignored on the CPU\n");
+  }
+  return device;
+}
+
+/// Waits for the work queued on `device` (nothing to wait for on the CPU).
+inline void sync(ts::Device device) {
+  if (device.is_cuda()) ts::cuda::synchronize(device.index);
+}
+
+/// Median milliseconds of one call of `step`: `warmup` untimed calls, then `iters` timed ones.
+/// On a GPU each timed call is bracketed by synchronize(), so it measures the queued work, not
+/// only the launches.
+template <typename Fn>
+double median_step_ms(Fn&& step, int warmup, int iters, ts::Device device) {
+  using Clock = std::chrono::steady_clock;
+  for (int i = 0; i < warmup; ++i) step();
+  sync(device);
+  std::vector<double> ms;
+  for (int i = 0; i < std::max(iters, 1); ++i) {
+    sync(device);
+    const auto t0 = Clock::now();
+    step();
+    sync(device);
+    ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+  }
+  std::sort(ms.begin(), ms.end());
+  return ms[ms.size() / 2];
+}
+
+/// "# device ..." comment line for the step benchmarks: the GPU, TF32, and the caching
+/// allocator's peak (since the last reset) when `device` is a GPU.
+inline std::string device_comment(ts::Device device) {
+  if (!device.is_cuda()) return fmt::format("# device {}", device.str());
+  const auto stats = ts::cuda::memory_stats(device.index);
+  return fmt::format("# device {}, TF32 {}, peak allocated {:.2f} GiB, peak reserved {:.2f} GiB", device.str(),
+                     ts::cuda::allow_tf32() ? "on" : "off", static_cast<double>(stats.peak_allocated_bytes) / (1 << 30),
+                     static_cast<double>(stats.peak_reserved_bytes) / (1 << 30));
 }
 
 }  // namespace bench

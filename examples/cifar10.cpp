@@ -42,6 +42,7 @@ int run(int argc, char** argv) {
   s.name = fmt::format("cifar10-resnet{}", depth);
   auto resnet = std::make_shared<examples::ResNet>(depth);
   s.model = resnet;
+  s.model->to(o.device);  // initialized on the CPU (the same weights for a seed on every device), then moved
   // Weight decay on conv/linear weights only: BatchNorm scales/shifts and biases are 1-d.
   std::vector<Tensor> decay, no_decay;
   for (const auto& [name, p] : s.model->named_parameters()) (p.dim() > 1 ? decay : no_decay).push_back(p);
@@ -67,10 +68,12 @@ int run(int argc, char** argv) {
   s.test = std::make_unique<data::DataLoader>(examples::eval_shard_for_this_rank(test_set), test_opts);
 
   if (examples::is_leader())
-    std::printf("%s: %lld parameters, %lld train / %lld test images, batch %lld, SGD lr %g wd %g, %d threads\n",
+    std::printf("%s: %lld parameters, %lld train / %lld test images, batch %lld, SGD lr %g wd %g, %d threads, "
+                "device %s%s\n",
                 s.name.c_str(), static_cast<long long>(s.model->num_parameters()),
                 static_cast<long long>(train_set->size()), static_cast<long long>(test_set->size()),
-                static_cast<long long>(o.batch_size), o.lr, wd, get_num_threads());
+                static_cast<long long>(o.batch_size), o.lr, wd, get_num_threads(), o.device.str().c_str(),
+                o.device.is_cuda() && o.tf32 ? " (TF32)" : "");
   const double acc = examples::run_classifier_training(s, o);
   return examples::report_final_accuracy("cifar10", acc, o);
 }

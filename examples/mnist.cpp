@@ -44,6 +44,7 @@ int run(int argc, char** argv) {
   s.name = "mnist-" + model_name;
   s.model = model_name == "cnn" ? std::static_pointer_cast<nn::UnaryModule>(examples::make_mnist_cnn())
                                 : std::static_pointer_cast<nn::UnaryModule>(examples::make_mnist_mlp());
+  s.model->to(o.device);  // initialized on the CPU (the same weights for a seed on every device), then moved
   if (opt_name == "sgd") {
     s.optimizer = std::make_unique<optim::SGD>(s.model->parameters(), optim::SGDOptions(o.lr).momentum(0.9));
   } else {
@@ -65,10 +66,11 @@ int run(int argc, char** argv) {
   s.test = std::make_unique<data::DataLoader>(examples::eval_shard_for_this_rank(test_set), test_opts);
 
   if (examples::is_leader())
-    std::printf("%s: %lld parameters, %lld train / %lld test images, batch %lld, %s lr %g, %d threads\n", s.name.c_str(),
-                static_cast<long long>(s.model->num_parameters()), static_cast<long long>(train_set->size()),
-                static_cast<long long>(test_set->size()), static_cast<long long>(o.batch_size), opt_name.c_str(), o.lr,
-                get_num_threads());
+    std::printf("%s: %lld parameters, %lld train / %lld test images, batch %lld, %s lr %g, %d threads, device %s%s\n",
+                s.name.c_str(), static_cast<long long>(s.model->num_parameters()),
+                static_cast<long long>(train_set->size()), static_cast<long long>(test_set->size()),
+                static_cast<long long>(o.batch_size), opt_name.c_str(), o.lr, get_num_threads(), o.device.str().c_str(),
+                o.device.is_cuda() && o.tf32 ? " (TF32)" : "");
   const double acc = examples::run_classifier_training(s, o);
   return examples::report_final_accuracy("mnist", acc, o);
 }

@@ -32,6 +32,33 @@ void add_common_flags(util::ArgParser& args, const CommonDefaults& d) {
       .add("dp", "data-parallel replicas under mpirun (--batch-size is per replica)", "1")
       .add("pp", "pipeline stages under mpirun (dp * pp = -np; models that can be cut)", "1")
       .add("micro-batches", "pipeline micro-batches per batch (with --pp)", "4");
+  add_device_flags(args);
+}
+
+void add_device_flags(util::ArgParser& args) {
+  args.add("device", "where to train: cpu, cuda or cuda:N (the model is initialized on the CPU, then moved)", "cpu")
+      .add_switch("tf32", "let float32 matmuls and convolutions use TF32 tensor cores (CUDA only)");
+}
+
+Device select_device(const std::string& spec, bool tf32) {
+  const Device device(spec);  // ts::Error for anything but cpu, cuda, cuda:N
+  if (device.is_cuda()) {
+    if (!cuda::is_available())
+      throw Error(fmt::format("--device {}: CUDA is not available: {}", spec, cuda::unavailable_reason()));
+    if (device.index >= cuda::device_count())
+      throw Error(fmt::format("--device {}: there is no CUDA device {} ({} visible)", spec, device.index,
+                              cuda::device_count()));
+    cuda::set_allow_tf32(tf32);
+  } else if (tf32) {
+    std::fprintf(stderr, "note: --tf32 only affects CUDA devices; it is ignored on the CPU\n");
+  }
+  return device;
+}
+
+Tensor to_device(const Tensor& t, Device device) {
+  if (t.device() == device) return t;
+  if (device.is_cuda() && t.is_cpu()) return cuda::pin_memory(t).to(device, /*non_blocking=*/true);
+  return t.to(device);
 }
 
 CommonOptions read_common_flags(const util::ArgParser& a) {
@@ -63,9 +90,15 @@ CommonOptions read_common_flags(const util::ArgParser& a) {
   o.dp = static_cast<int>(a.get_int("dp", 1));
   o.pp = static_cast<int>(a.get_int("pp", 1));
   o.micro_batches = a.get_int("micro-batches", 1);
+  o.tf32 = a.get_switch("tf32");
+  if (!Device(a.get("device")).is_cpu() && (o.dp > 1 || o.pp > 1 || dist::world_size() > 1))
+    throw Error(fmt::format("--device {}: data- and pipeline-parallel training (--dp, --pp, mpirun) runs on the CPU "
+                            "only; train on one GPU without them, or drop --device",
+                            a.get("device")));
   TS_CHECK(o.dp * o.pp == dist::world_size(),
            "--dp {} x --pp {} must equal the number of processes ({}; launch with mpirun -np {})", o.dp, o.pp,
            dist::world_size(), o.dp * o.pp);
+  o.device = select_device(a.get("device"), o.tf32);
   return o;
 }
 
@@ -117,7 +150,8 @@ std::pair<double, int64_t> batch_stats(const Tensor& logits, const Tensor& loss,
   return {loss.item<double>(), correct};
 }
 
-EpochResult train_one_epoch(ClassifierSetup& s, int64_t epoch, int64_t epochs, int64_t max_batches, int64_t& step) {
+EpochResult train_one_epoch(ClassifierSetup& s, Device device, int64_t epoch, int64_t epochs, int64_t max_batches,
+                            int64_t& step) {
   s.model->train();
   s.train->set_epoch(static_cast<uint64_t>(epoch));
   const int64_t batches = max_batches > 0 ? std::min(max_batches, s.train->size()) : s.train->size();
@@ -130,15 +164,20 @@ EpochResult train_one_epoch(ClassifierSetup& s, int64_t epoch, int64_t epochs, i
     if (done == batches) break;
     s.optimizer->zero_grad();
     std::pair<double, int64_t> stats;
+    Tensor loss_value, correct_count;
     if (s.pipeline) {
       stats = s.pipeline->train_step(batch.data, batch.target);
     } else {
-      Tensor logits = (s.replica ? s.replica : s.model)->forward(batch.data);
-      Tensor loss = cross_entropy(logits, batch.target);
+      const Tensor x = to_device(batch.data, device), y = to_device(batch.target, device);
+      Tensor logits = (s.replica ? s.replica : s.model)->forward(x);
+      Tensor loss = cross_entropy(logits, y);
       loss.backward();
-      stats = batch_stats(logits.detach(), loss.detach(), batch.target);
+      loss_value = loss.detach();
+      correct_count = sum(eq(argmax(logits.detach(), 1), y));
     }
     s.optimizer->step();
+    // Read the metrics (item() waits for the device) only once the whole step is queued.
+    if (!s.pipeline) stats = {loss_value.item<double>(), correct_count.item<int64_t>()};
     ++step;
     ++done;
     const auto [l, c] = stats;
@@ -155,7 +194,7 @@ EpochResult train_one_epoch(ClassifierSetup& s, int64_t epoch, int64_t epochs, i
   return r;
 }
 
-EpochResult evaluate(ClassifierSetup& s) {
+EpochResult evaluate(ClassifierSetup& s, Device device) {
   s.model->eval();
   NoGradGuard no_grad;
   s.test->set_epoch(0);
@@ -163,8 +202,9 @@ EpochResult evaluate(ClassifierSetup& s) {
   double loss_sum = 0;
   int64_t correct = 0;
   for (auto& batch : *s.test) {
-    Tensor logits = s.model->forward(batch.data);
-    const auto [l, c] = batch_stats(logits, cross_entropy(logits, batch.target), batch.target);
+    const Tensor x = to_device(batch.data, device), y = to_device(batch.target, device);
+    Tensor logits = s.model->forward(x);
+    const auto [l, c] = batch_stats(logits, cross_entropy(logits, y), y);
     loss_sum += l * static_cast<double>(batch.size());
     correct += c;
     r.samples += batch.size();
@@ -213,10 +253,10 @@ double run_classifier_training(ClassifierSetup& s, const CommonOptions& o) {
   for (int64_t epoch = pos.epoch; epoch < o.epochs; ++epoch) {
     const double lr = s.optimizer->param_groups().front().options().get_lr();
     const auto epoch_start = std::chrono::steady_clock::now();
-    const EpochResult tr = train_one_epoch(s, epoch, o.epochs, max_batches, pos.step);
+    const EpochResult tr = train_one_epoch(s, o.device, epoch, o.epochs, max_batches, pos.step);
     const double train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count();
     if (s.pipeline) s.pipeline->gather_model();  // evaluate and save the whole model
-    const EpochResult te = evaluate(s);
+    const EpochResult te = evaluate(s, o.device);
     test_acc = te.accuracy;
     if (s.scheduler) s.scheduler->step();
     pos.epoch = epoch + 1;
@@ -240,7 +280,8 @@ double run_classifier_training(ClassifierSetup& s, const CommonOptions& o) {
       write_plot(o.plot, s.name, cols);
     }
   }
-  if (pos.epoch >= o.epochs && o.epochs > 0 && test_acc == 0) test_acc = evaluate(s).accuracy;  // resumed a finished run
+  // A resumed run that had already finished: evaluate once.
+  if (pos.epoch >= o.epochs && o.epochs > 0 && test_acc == 0) test_acc = evaluate(s, o.device).accuracy;
   return test_acc;
 }
 

@@ -31,8 +31,20 @@ struct CommonOptions {
   int dp = 1;  ///< data-parallel replicas; --batch-size is per replica
   int pp = 1;  ///< pipeline stages (models that can be cut into pieces); dp * pp = mpirun's -np
   int64_t micro_batches = 4;  ///< pipeline micro-batches per batch
+  Device device;              ///< --device: where the model trains (the data is loaded on the CPU)
+  bool tf32 = false;          ///< --tf32: float32 matmul/conv on TF32 tensor cores (CUDA)
 };
 CommonOptions read_common_flags(const util::ArgParser& args);
+
+/// --device (cpu, cuda or cuda:N; default cpu) and --tf32, shared by every trainer.
+void add_device_flags(util::ArgParser& args);
+/// Parses a --device value and makes it ready: a CUDA device must exist (otherwise ts::Error
+/// with ts::cuda::unavailable_reason()); sets TF32 matmul/convolution to `tf32` on CUDA.
+Device select_device(const std::string& spec, bool tf32);
+/// A CPU tensor (a batch from a loader) on `device`: for CUDA it is copied into pinned memory
+/// and sent with a non-blocking copy (queued on the device's stream, so the host goes on
+/// launching work); a tensor already there is returned as it is.
+Tensor to_device(const Tensor& t, Device device);
 
 /// What the loop needs from a trainer.
 struct ClassifierSetup {

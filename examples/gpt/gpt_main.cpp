@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 
 #include <tessera/dist.h>
 
@@ -29,9 +30,27 @@ bool wants_distributed(int argc, char** argv) {
   return false;
 }
 
+// The --device value on the command line ("cpu" when absent).
+std::string device_flag(int argc, char** argv) {
+  std::string device = "cpu";
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--device") == 0 && i + 1 < argc) device = argv[i + 1];
+    if (std::strncmp(argv[i], "--device=", 9) == 0) device = argv[i] + 9;
+  }
+  return device;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (wants_distributed(argc, argv)) return ts::dist::run(run, argc, argv);
+  if (wants_distributed(argc, argv)) {
+    // Refused before the distributed runtime starts (its failure path aborts the whole job).
+    if (const std::string device = device_flag(argc, argv); device != "cpu") {
+      std::fprintf(stderr, "gpt: error: --device %s: the parallel layouts (--dp, --pp, --tp, mpirun) run on the CPU "
+                   "only; train on one GPU without them, or drop --device\n", device.c_str());
+      return 2;
+    }
+    return ts::dist::run(run, argc, argv);
+  }
   return ts::examples::trainer_main("gpt", run, argc, argv);
 }

@@ -6,6 +6,7 @@
 #include <tessera/tessera.h>
 #include <tessera/util/cli.h>
 
+#include "common/classifier.h"
 #include "gpt/gpt_commands.h"
 #include "gpt/gpt_model_config.h"
 #include "gpt/gpt_text.h"
@@ -23,8 +24,10 @@ int sample_command(int argc, char** argv) {
       .add("seed", "random seed", "1337")
       .add("threads", "CPU threads", "2")
       .add_switch("no-kv-cache", "recompute the whole context for every token (slow; for comparison)");
+  add_device_flags(args);
   if (!args.parse(argc, argv)) return 0;
   TS_CHECK(args.has("checkpoint"), "gpt sample: --checkpoint FILE is required");
+  const Device device = select_device(args.get("device"), args.get_switch("tf32"));
   set_num_threads(static_cast<int>(args.get_int("threads", 1)));
   const std::string path = args.get("checkpoint");
   const Checkpoint ckpt = load(path);
@@ -33,6 +36,7 @@ int sample_command(int argc, char** argv) {
   for (const auto& [key, t] : ckpt.tensors)
     if (key.starts_with("model.")) weights.insert(key.substr(6), t);
   model.load_state_dict(weights);
+  model.to(device);  // generate() feeds the model on its device and samples on the CPU
   const Tokenizer tokenizer = Tokenizer::from_metadata(ckpt.metadata, path);
 
   const auto prompt_ids = tokenizer.encode(args.get("prompt"));

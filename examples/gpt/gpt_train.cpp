@@ -13,6 +13,7 @@
 #include <tessera/util/metrics_log.h>
 #include <tessera/util/progress.h>
 
+#include "common/classifier.h"
 #include "gpt/gpt_commands.h"
 #include "gpt/gpt_model_config.h"
 #include "gpt/gpt_text.h"
@@ -24,14 +25,14 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 // Mean loss over fixed validation windows (the same ones at every evaluation).
-double validation_loss(nn::GPT& model, const text::TokenDataset& val, const TrainOptions& o) {
+double validation_loss(nn::GPT& model, const text::TokenDataset& val, const TrainOptions& o, Device device) {
   const bool was_training = model.is_training();
   model.eval();
   NoGradGuard no_grad;
   double total = 0;
   for (int64_t i = 0; i < o.eval_iters; ++i) {
     auto [x, y] = val.sample_batch(o.batch, o.seed ^ 0x5eed'0fa1ULL, static_cast<uint64_t>(i));
-    total += model.loss(x, y).item<double>();
+    total += model.loss(to_device(x, device), to_device(y, device)).item<double>();
   }
   model.train(was_training);
   return total / static_cast<double>(o.eval_iters);
@@ -52,14 +53,24 @@ void print_sample(nn::GPT& model, const Tokenizer& tokenizer, const TrainOptions
 
 }  // namespace
 
-double measure_peak_gflops() {
+double measure_peak_gflops(Device device) {
   NoGradGuard no_grad;
-  const int64_t n = 1024;
-  const Tensor a = randn({n, n}), b = randn({n, n});
+  const auto rng = get_rng_state();  // the measurement must not shift dropout's random stream
+  const int64_t n = device.is_cuda() ? 8192 : 1024;
+  const Tensor a = randn({n, n}).to(device), b = randn({n, n}).to(device);
+  set_rng_state(rng);
+  auto sync = [&] {
+    if (device.is_cuda()) cuda::synchronize(device.index);
+  };
+  if (device.is_cuda()) {  // first use: kernels load, the allocator reserves memory
+    (void)matmul(a, b);
+    sync();
+  }
   double best = 0;
   for (int i = 0; i < 5; ++i) {
     const auto t0 = Clock::now();
     const Tensor c = matmul(a, b);
+    sync();
     const double s = std::chrono::duration<double>(Clock::now() - t0).count();
     best = std::max(best, 2.0 * static_cast<double>(n * n * n) / s / 1e9);
   }
@@ -71,7 +82,14 @@ int train_command(int argc, char** argv) {
   add_train_flags(args);
   if (!args.parse(argc, argv)) return 0;
   const TrainOptions o = read_train_flags(args);
-  if (o.dp * o.pp * o.tp > 1 || dist::world_size() > 1) return train_parallel(args, o);
+  if (o.dp * o.pp * o.tp > 1 || dist::world_size() > 1) {
+    if (!Device(o.device).is_cpu())
+      throw Error(fmt::format("--device {}: the parallel layouts (--dp, --pp, --tp, mpirun) run on the CPU only; "
+                              "train on one GPU without them, or drop --device",
+                              o.device));
+    return train_parallel(args, o);
+  }
+  const Device device = select_device(o.device, o.tf32);
   set_num_threads(static_cast<int>(args.get_int("threads", 1)));
   manual_seed(o.seed);
 
@@ -79,7 +97,8 @@ int train_command(int argc, char** argv) {
                                                 args.get_int("bpe-vocab", 257));
   nn::GPTConfig config = model_config_from_flags(args, data.tokenizer.vocab_size());
   if (!o.resume.empty()) config = model_config_from_metadata(load(o.resume).metadata, o.resume);
-  nn::GPT model(config);
+  nn::GPT model(config);  // initialized on the CPU (the same weights for a seed on every device), then moved
+  model.to(device);
   const text::TokenDataset train_set(std::make_shared<text::TokenFile>(data.train_path), config.block_size);
   const text::TokenDataset val_set(std::make_shared<text::TokenFile>(data.val_path), config.block_size);
 
@@ -96,16 +115,18 @@ int train_command(int argc, char** argv) {
     pos = train::load_training_checkpoint(o.resume, model, opt, &sched).position;
     std::printf("resumed from %s at step %lld\n", o.resume.c_str(), static_cast<long long>(pos.step));
   }
-  const double peak = measure_peak_gflops();
+  const double peak = measure_peak_gflops(device);
   const int64_t tokens_per_step = o.batch * o.accum * config.block_size;
   const double flops_per_step = model.flops_per_token(config.block_size) * static_cast<double>(tokens_per_step);
   std::printf("GPT: %.2fM parameters (%s), %s tokenizer (vocab %lld), %lld train / %lld val tokens\n",
               static_cast<double>(model.num_params()) / 1e6, model.extra_repr().c_str(), data.tokenizer.kind().c_str(),
               static_cast<long long>(config.vocab_size), static_cast<long long>(train_set.file().size()),
               static_cast<long long>(val_set.file().size()));
-  std::printf("%lld tokens per step (batch %lld x grad-accum %lld x block %lld); measured peak %.0f GFLOP/s on %d threads\n",
+  const std::string where = device.is_cuda() ? fmt::format("{}{}", device.str(), cuda::allow_tf32() ? " (TF32)" : "")
+                                             : fmt::format("{} threads", get_num_threads());
+  std::printf("%lld tokens per step (batch %lld x grad-accum %lld x block %lld); measured peak %.0f GFLOP/s on %s\n",
               static_cast<long long>(tokens_per_step), static_cast<long long>(o.batch), static_cast<long long>(o.accum),
-              static_cast<long long>(config.block_size), peak, get_num_threads());
+              static_cast<long long>(config.block_size), peak, where.c_str());
 
   const std::vector<std::string> columns{"step", "tokens", "train_loss", "val_loss", "lr", "tokens_per_s", "mfu", "seconds"};
   util::MetricsLog log(columns, o.log, /*append=*/!o.resume.empty());
@@ -123,16 +144,19 @@ int train_command(int argc, char** argv) {
     double loss_sum = 0;
     for (; pos.step < round_end; ++pos.step) {
       opt.zero_grad();
-      double step_loss = 0;
+      std::vector<Tensor> losses;
       for (int64_t m = 0; m < o.accum; ++m) {
         auto [x, y] = train_set.sample_batch(o.batch, o.seed, static_cast<uint64_t>(pos.step * o.accum + m));
-        const Tensor loss = model.loss(x, y);
-        step_loss += loss.item<double>() / static_cast<double>(o.accum);
+        const Tensor loss = model.loss(to_device(x, device), to_device(y, device));
+        losses.push_back(loss.detach());
         (loss / static_cast<double>(o.accum)).backward();
       }
       if (o.clip > 0) optim::clip_grad_norm_(model.parameters(), o.clip);
       opt.step();
       sched.step();
+      // The losses are read (item() waits for the device) once the whole step is queued.
+      double step_loss = 0;
+      for (const Tensor& loss : losses) step_loss += loss.item<double>() / static_cast<double>(o.accum);
       loss_sum += step_loss;
       bar.update(pos.step - first + 1, tokens_per_step, {{"loss", step_loss}, {"lr", opt.param_groups()[0].options().get_lr()}});
       if (o.time_limit_s > 0 && std::chrono::duration<double>(Clock::now() - start).count() > o.time_limit_s) {
@@ -146,7 +170,7 @@ int train_command(int argc, char** argv) {
     const int64_t steps = pos.step - first;
     const double tokens_per_s = static_cast<double>(steps * tokens_per_step) / seconds;
     const double mfu = flops_per_step * static_cast<double>(steps) / seconds / (peak * 1e9);
-    val_loss = validation_loss(model, val_set, o);
+    val_loss = validation_loss(model, val_set, o, device);
     const double lr = opt.param_groups()[0].options().get_lr();
     std::printf("step %lld/%lld: train loss %.4f | val loss %.4f | %.0f tokens/s | MFU %.1f%% | lr %.3g | %.0f s elapsed\n",
                 static_cast<long long>(pos.step), static_cast<long long>(o.max_iters), loss_sum / static_cast<double>(steps),
@@ -166,7 +190,7 @@ int train_command(int argc, char** argv) {
     }
   }
   if (out_of_time) std::printf("stopped by --time-limit after step %lld\n", static_cast<long long>(pos.step));
-  if (std::isnan(val_loss)) val_loss = validation_loss(model, val_set, o);  // resumed a finished run
+  if (std::isnan(val_loss)) val_loss = validation_loss(model, val_set, o, device);  // resumed a finished run
   print_sample(model, data.tokenizer, o);
   std::printf("final validation loss: %.4f\n", val_loss);
   if (o.target_val_loss > 0 && !(val_loss <= o.target_val_loss)) {

@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "common/classifier.h"
 #include "gpt/gpt_model_config.h"
 
 namespace ts::examples::gpt {
@@ -36,6 +37,7 @@ void add_train_flags(util::ArgParser& args) {
       .add("tp", "tensor-parallel ranks per layer (n_head must divide)", "1")
       .add("micro-batches", "pipeline micro-batches per step (with --pp)", "1");
   add_model_flags(args);
+  add_device_flags(args);
 }
 
 TrainOptions read_train_flags(const util::ArgParser& a) {
@@ -59,6 +61,8 @@ TrainOptions read_train_flags(const util::ArgParser& a) {
   o.pp = static_cast<int>(a.get_int("pp", 1));
   o.tp = static_cast<int>(a.get_int("tp", 1));
   o.micro_batches = a.get_int("micro-batches", 1);
+  o.device = a.get("device");
+  o.tf32 = a.get_switch("tf32");
   for (auto [flag, field] : {std::pair{"save", &o.save}, {"resume", &o.resume}, {"log", &o.log}, {"plot", &o.plot}})
     if (a.has(flag)) *field = a.get(flag);
   return o;

@@ -15,6 +15,8 @@ struct TrainOptions {
   std::string save, resume, log, plot;
   int dp = 1, pp = 1, tp = 1;   ///< parallel layout (dp * pp * tp = mpirun's -np)
   int64_t micro_batches = 1;    ///< pipeline micro-batches per step (--pp > 1)
+  std::string device = "cpu";   ///< --device as given (cpu, cuda, cuda:N); checked by select_device
+  bool tf32 = false;            ///< --tf32
 };
 
 void add_train_flags(util::ArgParser& args);

@@ -166,6 +166,17 @@ class Backend {
                                   const Tensor& out, const Tensor& lse, const AttentionParams& p,
                                   const Tensor& grad_q, const Tensor& grad_k, const Tensor& grad_v);
 
+  /// Fused softmax cross-entropy over the rows of a contiguous logits (N, C); target (N) Int64,
+  /// already range-checked. loss (N, logits' dtype) = lse - logits[n, target[n]], and 0 where
+  /// target[n] == ignore_index; lse (N) = each row's log-sum-exp (float32, or float64 for
+  /// float64 logits), saved for the backward. Nothing (N, C) is written.
+  virtual void cross_entropy(const Tensor& logits, const Tensor& target, int64_t ignore_index, const Tensor& loss,
+                             const Tensor& lse);
+  /// grad_logits[n] = grad_loss[n] * (softmax(logits[n]) - onehot(target[n])), zero rows for
+  /// ignored targets; grad_loss (N) contiguous in logits' dtype, grad_logits (N, C) contiguous.
+  virtual void cross_entropy_backward(const Tensor& grad_loss, const Tensor& logits, const Tensor& target,
+                                      const Tensor& lse, int64_t ignore_index, const Tensor& grad_logits);
+
   // ---- indexing (index tensors are Int64 and already range-checked by the op layer) ---------
   /// out = x.index_select(dim, index); x contiguous.
   virtual void index_select(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& out);

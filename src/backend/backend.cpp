@@ -5,6 +5,9 @@
 #include <memory>
 
 #include "backend/cpu/cpu_backend.h"
+#if defined(TESSERA_HAVE_CUDA)
+#include "backend/cuda/cuda_backend.h"
+#endif
 
 namespace ts {
 
@@ -77,6 +80,13 @@ void Backend::batch_norm_backward(const Tensor&, const Tensor&, const Tensor&, c
                                   const Tensor&, const Tensor&, const Tensor&) {
   unsupported("batch_norm_backward");
 }
+void Backend::cross_entropy(const Tensor&, const Tensor&, int64_t, const Tensor&, const Tensor&) {
+  unsupported("cross_entropy");
+}
+void Backend::cross_entropy_backward(const Tensor&, const Tensor&, const Tensor&, const Tensor&, int64_t,
+                                     const Tensor&) {
+  unsupported("cross_entropy_backward");
+}
 void Backend::index_select(const Tensor&, int64_t, const Tensor&, const Tensor&) { unsupported("index_select"); }
 void Backend::index_add(const Tensor&, int64_t, const Tensor&, const Tensor&) { unsupported("index_add"); }
 void Backend::gather(const Tensor&, int64_t, const Tensor&, const Tensor&) { unsupported("gather"); }
@@ -94,6 +104,9 @@ std::array<Backend*, kNumDeviceTypes>& registry() {
   static std::array<Backend*, kNumDeviceTypes> backends = [] {
     std::array<Backend*, kNumDeviceTypes> b{};
     b[static_cast<int>(DeviceType::CPU)] = &cpu_backend();
+#if defined(TESSERA_HAVE_CUDA)
+    b[static_cast<int>(DeviceType::CUDA)] = &cuda_backend();
+#endif
     return b;
   }();
   return backends;

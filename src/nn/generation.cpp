@@ -51,8 +51,9 @@ Tensor ids_tensor(const std::vector<std::vector<int64_t>>& rows, size_t start, s
   return tensor(flat, {static_cast<int64_t>(rows.size()), static_cast<int64_t>(length)}, kInt64).to(device);
 }
 
-// Logits (B, V) of the last position as float64 on the host.
-Tensor last_logits(const Tensor& logits) { return logits.select(1, logits.size(1) - 1).to(Device(), kFloat64); }
+// Logits (B, V) of the last position as float64 on the host (moved to the CPU in their own
+// dtype first, so a GPU model sends half the bytes and needs no float64 kernel).
+Tensor last_logits(const Tensor& logits) { return logits.select(1, logits.size(1) - 1).to(Device()).to(kFloat64); }
 
 }  // namespace
 
@@ -64,7 +65,7 @@ std::vector<int64_t> sample_tokens(const Tensor& logits, const SamplingOptions& 
            "sample_tokens: temperature must be >= 0 but got {}", opts.temperature);
   TS_CHECK(opts.top_k >= 0, "sample_tokens: top_k must be >= 0 but got {}", opts.top_k);
   TS_CHECK(opts.top_p > 0 && opts.top_p <= 1, "sample_tokens: top_p must be in (0, 1] but got {}", opts.top_p);
-  const Tensor host = logits.to(Device(), kFloat64).contiguous();
+  const Tensor host = logits.to(Device()).to(kFloat64).contiguous();
   const double* data = host.data_ptr<double>();
   const int64_t rows = host.size(0), vocab = host.size(1);
   std::vector<int64_t> out(static_cast<size_t>(rows));

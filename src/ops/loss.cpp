@@ -1,6 +1,7 @@
 // Losses: nll_loss, cross_entropy (log_softmax + nll, with PyTorch 1.13's label smoothing)
 // and mse_loss. They are compositions of differentiable ops (gather, index_select, where,
-// sum), so autograd comes from those; only validation lives here.
+// sum), so autograd comes from those, except for cross_entropy's common case ((N, C) logits,
+// no class weights, no smoothing), which runs the backends' fused kernel.
 #include "ops/op_utils.h"
 #include "tessera/nn_functional.h"
 
@@ -70,6 +71,35 @@ NllParts nll_parts(const Tensor& logp, const Tensor& target, const Tensor& weigh
   return {-(picked * w), w};
 }
 
+// The common case, (N, C) logits without class weights or smoothing: one fused backend kernel
+// (softmax + pick + log-sum-exp per row) instead of a materialized log_softmax, and a backward
+// that writes softmax - onehot directly.
+NllParts fused_cross_entropy(const Tensor& x, const Tensor& target, int64_t ignore_index) {
+  const Tensor logits = ops::dense(x);
+  const int64_t rows = logits.size(0);
+  Tensor losses = make_tensor({rows}, logits.dtype(), logits.device());
+  const DType lse_dtype = logits.dtype() == DType::Float64 ? DType::Float64 : DType::Float32;
+  Tensor lse = make_tensor({rows}, lse_dtype, logits.device());
+  const Tensor t = ops::dense(target);
+  if (rows > 0) backend_for(logits).cross_entropy(logits, t, ignore_index, losses, lse);
+  if (autograd::any_requires_grad({&x})) {
+    autograd::record("CrossEntropyBackward", {x}, {losses},
+                     [ignore_index, sx = autograd::SavedTensor(logits), st = autograd::SavedTensor(t),
+                      sl = autograd::SavedTensor(lse)](
+                         const std::vector<Tensor>& g, const autograd::Node& self) {
+                       const Tensor xs = sx.unpack(self);
+                       Tensor gi = make_tensor(xs.shape(), xs.dtype(), xs.device());
+                       if (xs.numel() > 0) {
+                         const Tensor gd = ops::dense(ops::cast(g[0], xs.dtype()));
+                         backend_for(xs).cross_entropy_backward(gd, xs, st.unpack(self), sl.unpack(self), ignore_index,
+                                                                gi);
+                       }
+                       return std::vector<Tensor>{gi};
+                     });
+  }
+  return {losses, ops::cast(target != Scalar(ignore_index), logits.dtype())};
+}
+
 Tensor reduce_nll(const NllParts& parts, Reduction reduction) {
   switch (reduction) {
     case Reduction::None: return parts.losses;
@@ -109,6 +139,8 @@ Tensor cross_entropy(const Tensor& input, const Tensor& target, const Tensor& we
   TS_CHECK(label_smoothing >= 0.0 && label_smoothing <= 1.0, "{}: label_smoothing must be in [0, 1] but got {}", op,
            label_smoothing);
   const auto [x, t] = batched(input, target);
+  if (!weight.defined() && label_smoothing == 0.0 && x.dim() == 2 && x.numel() > 0)
+    return unbatched(reduce_nll(fused_cross_entropy(x, t, ignore_index), reduction), input, reduction);
   const Tensor logp = log_softmax(x, 1);
   const NllParts parts = nll_parts(logp, t, weight, ignore_index);
   const Tensor nll = reduce_nll(parts, reduction);

@@ -322,6 +322,19 @@ void add_linalg_nn_cases(std::vector<Case>& cases) {
                      return out;
                    },
                    {0}});
+  // Long rows (the fused kernel's block loop) with an ignored target, per-row losses.
+  cases.push_back({"cross_entropy_rows_ignore_index", {randn64({5, 300}), indices({7, -100, 299, 0, 150}, {5})},
+                   [](const auto& in) { return cross_entropy(in[0], in[1], Tensor(), Reduction::None, -100); },
+                   [](const auto& in) {
+                     Host ls = softmax_ref(in[0], 1, true);
+                     Host out(Shape{5});
+                     for (int64_t i = 0; i < 5; ++i) {
+                       const auto t = static_cast<int64_t>(in[1].v[static_cast<size_t>(i)]);
+                       out.v[static_cast<size_t>(i)] = t == -100 ? 0.0 : -ls({i, t});
+                     }
+                     return out;
+                   },
+                   {0}});
   cases.push_back({"mse_loss", {randn64({3, 4}), randn64({3, 4})}, [](const auto& in) { return mse_loss(in[0], in[1]); },
                    [](const auto& in) {
                      Host out(Shape{});

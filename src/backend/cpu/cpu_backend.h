@@ -84,6 +84,12 @@ class CpuBackend final : public Backend {
                           const Tensor& out, const Tensor& lse, const AttentionParams& p, const Tensor& grad_q,
                           const Tensor& grad_k, const Tensor& grad_v) override;
 
+  // cpu_cross_entropy.cpp
+  void cross_entropy(const Tensor& logits, const Tensor& target, int64_t ignore_index, const Tensor& loss,
+                     const Tensor& lse) override;
+  void cross_entropy_backward(const Tensor& grad_loss, const Tensor& logits, const Tensor& target, const Tensor& lse,
+                              int64_t ignore_index, const Tensor& grad_logits) override;
+
   // cpu_optim.cpp
   void sgd_update(const Tensor& param, const Tensor& grad, const Tensor& momentum_buffer,
                   const SgdUpdate& u) override;
