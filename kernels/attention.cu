@@ -984,7 +984,7 @@ Args args_for(const AttentionProblem& p) {
 
 bool valid(const AttentionProblem& p) {
   return p.batch >= 0 && p.heads >= 0 && p.t >= 0 && p.s >= 0 && p.d >= 0 && p.dv >= 0 &&
-         p.d <= kAttentionMaxHeadDim && p.dv <= kAttentionMaxHeadDim && (p.heads > 0 || p.batch == 0);
+         p.d <= kAttentionMaxHeadDim && p.dv <= kAttentionMaxHeadDim;
 }
 
 }  // namespace

@@ -1,7 +1,7 @@
 // Fused softmax cross-entropy. One block per row: the logits row is read twice in the forward
 // (max, then sum of exp; a vocabulary row of 50k floats stays in L2 between the passes) and
 // once in the backward, so a (tokens, vocab) probability matrix never exists in memory.
-#include <cfloat>
+#include <limits>
 
 #include "kernels/common.cuh"
 #include "kernels/cross_entropy.h"
@@ -11,12 +11,10 @@ namespace {
 
 // ---- kernels -------------------------------------------------------------------------------
 
+// The max starts at -inf, as the CPU's: an all -inf row then gets exp(-inf - -inf) = NaN
+// terms and a NaN lse, as on the CPU (-FLT_MAX would give lse = -inf).
 template <typename T> __device__ __forceinline__ acc_t<T> lowest_acc() {
-  if constexpr (std::is_same_v<acc_t<T>, double>) {
-    return -DBL_MAX;
-  } else {
-    return -FLT_MAX;
-  }
+  return -std::numeric_limits<acc_t<T>>::infinity();
 }
 
 template <typename T>

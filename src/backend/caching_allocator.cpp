@@ -1,6 +1,7 @@
 #include "backend/caching_allocator.h"
 
 #include <algorithm>
+#include <iterator>
 #include <vector>
 
 #include <fmt/format.h>
@@ -155,7 +156,7 @@ void* CachingAllocator::allocate(size_t nbytes, StreamId stream) {
   split(b, size);
   b->allocated = true;
   b->requested = nbytes;
-  live_.emplace(b->ptr, b);
+  live_.emplace(reinterpret_cast<uintptr_t>(b->ptr), b);
   stats_.allocated_bytes += b->size;
   stats_.requested_bytes += nbytes;
   stats_.peak_allocated_bytes = std::max(stats_.peak_allocated_bytes, stats_.allocated_bytes);
@@ -166,7 +167,7 @@ void* CachingAllocator::allocate(size_t nbytes, StreamId stream) {
 void CachingAllocator::free(void* ptr) {
   if (ptr == nullptr) return;
   std::lock_guard<std::mutex> lock(mutex_);
-  auto it = live_.find(ptr);
+  auto it = live_.find(reinterpret_cast<uintptr_t>(ptr));
   TS_CHECK(it != live_.end(), "caching allocator ({}): free of a pointer it did not allocate", source_->describe());
   Block* b = it->second;
   live_.erase(it);
@@ -190,9 +191,20 @@ void CachingAllocator::free(void* ptr) {
 void CachingAllocator::record_stream(void* ptr, StreamId stream) {
   if (ptr == nullptr) return;
   std::lock_guard<std::mutex> lock(mutex_);
-  auto it = live_.find(ptr);
+  auto it = live_.find(reinterpret_cast<uintptr_t>(ptr));
   TS_CHECK(it != live_.end(), "record_stream ({}): the pointer is not a live allocation", source_->describe());
   if (stream != it->second->stream) it->second->stream_uses.insert(stream);
+}
+
+bool CachingAllocator::record_stream_containing(const void* ptr, StreamId stream) {
+  const auto addr = reinterpret_cast<uintptr_t>(ptr);
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = live_.upper_bound(addr);  // the first block starting after addr
+  if (it == live_.begin()) return false;
+  Block* b = std::prev(it)->second;
+  if (addr >= reinterpret_cast<uintptr_t>(b->ptr) + b->size) return false;
+  if (stream != b->stream) b->stream_uses.insert(stream);
+  return true;
 }
 
 void CachingAllocator::release_to_pool(Block* b) {

@@ -15,7 +15,7 @@
 #include <mutex>
 #include <set>
 #include <string>
-#include <unordered_map>
+#include <map>
 #include <utility>
 
 #include "tessera/cuda.h"  // MemoryStats
@@ -67,6 +67,9 @@ class CachingAllocator {
   void free(void* ptr);
   /// Marks `ptr`'s block as used by `stream` too (see ts::cuda::record_stream).
   void record_stream(void* ptr, StreamId stream);
+  /// The same for the live block containing `ptr` (any address inside it, e.g. a view's data);
+  /// false, and nothing recorded, when no live block contains it.
+  bool record_stream_containing(const void* ptr, StreamId stream);
   /// Returns every completely free segment to the device.
   void empty_cache();
 
@@ -96,7 +99,7 @@ class CachingAllocator {
   std::unique_ptr<DeviceMemorySource> source_;
   mutable std::mutex mutex_;
   Pool small_, large_;
-  std::unordered_map<void*, Block*> live_;  ///< allocated blocks by pointer
+  std::map<uintptr_t, Block*> live_;  ///< allocated blocks by address (ordered: interior lookups)
   /// Blocks freed while other streams still used them: (event, block), oldest first.
   std::deque<std::pair<void*, Block*>> pending_;
   cuda::MemoryStats stats_;

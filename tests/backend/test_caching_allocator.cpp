@@ -157,6 +157,24 @@ TEST_CASE("caching allocator: record_stream delays reuse until that stream's wor
   alloc.free(c);
 }
 
+TEST_CASE("caching allocator: record_stream_containing finds the block from any address inside it",
+          "[allocator]") {
+  FakeDevice dev;
+  CachingAllocator alloc(std::make_unique<FakeSource>(dev));
+  void* a = alloc.allocate(4096, kStreamA);
+  void* b = alloc.allocate(4096, kStreamA);
+  CHECK(alloc.record_stream_containing(as_bytes(a) + 100, kStreamB));  // a view into a
+  CHECK_FALSE(alloc.record_stream_containing(as_bytes(b) + 4096 + 100, kStreamB));  // past b: free space
+  int local = 0;
+  CHECK_FALSE(alloc.record_stream_containing(&local, kStreamB));
+  alloc.free(b);
+  alloc.free(a);
+  REQUIRE(dev.events.size() == 1);  // only a waits for stream B
+  void* c = alloc.allocate(4096, kStreamA);
+  CHECK(c == b);
+  alloc.free(c);
+}
+
 TEST_CASE("caching allocator: empty_cache returns free segments and keeps used ones", "[allocator]") {
   FakeDevice dev;
   CachingAllocator alloc(std::make_unique<FakeSource>(dev));

@@ -133,14 +133,9 @@ Tensor pin_memory(const Tensor& cpu_tensor) {
   // Pinned blocks are "allocated on" no stream, so any stream recorded at free is waited for.
   constexpr detail::StreamId kHostStream = ~detail::StreamId{0};
   void* p = alloc.allocate(nbytes, kHostStream);
-  Tensor out = from_blob(p, src.shape(), src.dtype(), [](void* ptr) {
-    auto& a = cuda_detail::pinned_allocator();
-    // An asynchronous copy from this block may still be queued on device 0's current stream
-    // (Tensor::to(device, non_blocking=true) issues them there): reuse waits for that work.
-    if (ptr != nullptr && cuda_detail::device_count() > 0)
-      a.record_stream(ptr, reinterpret_cast<detail::StreamId>(cuda_detail::current_stream(0)));
-    a.free(ptr);
-  });
+  // Asynchronous copies out of the block record their stream on it (CudaBackend::copy_bytes),
+  // so the allocator reuses it only after they have read it.
+  Tensor out = from_blob(p, src.shape(), src.dtype(), [](void* ptr) { cuda_detail::pinned_allocator().free(ptr); });
   if (nbytes > 0) std::memcpy(out.raw_data(), src.raw_data(), nbytes);
   return out;
 }

@@ -13,7 +13,8 @@ void check_args(const char* op, const Tensor& logits, const Tensor& target, cons
   TS_CHECK(target.is_contiguous() && target.dtype() == DType::Int64 && target.numel() == logits.size(0),
            "{}: expected a contiguous int64 target of {} entries", op, logits.size(0));
   const DType want = logits.dtype() == DType::Float64 ? DType::Float64 : DType::Float32;
-  TS_CHECK(lse.dtype() == want && lse.is_contiguous(), "{}: expected a contiguous {} lse", op, dtype_name(want));
+  TS_CHECK(lse.dtype() == want && lse.is_contiguous() && lse.numel() == logits.size(0),
+           "{}: expected a contiguous {} lse of {} entries", op, dtype_name(want), logits.size(0));
 }
 }  // namespace
 
@@ -21,6 +22,8 @@ void CudaBackend::cross_entropy(const Tensor& logits, const Tensor& target, int6
                                 const Tensor& lse) {
   constexpr const char* op = "cross_entropy";
   check_args(op, logits, target, lse);
+  TS_CHECK(loss.is_contiguous() && loss.dtype() == logits.dtype() && loss.numel() == logits.size(0),
+           "{}: expected a contiguous loss of {} entries in the logits' dtype", op, logits.size(0));
   const int dev = cuda_detail::common_device(op, {&logits, &target, &loss, &lse});
   cuda_detail::DeviceGuard guard(dev);
   TS_CUDA_CHECK(kernels::cross_entropy_forward(cuda_detail::scalar_type(logits.dtype()), logits.raw_data(),
@@ -34,7 +37,8 @@ void CudaBackend::cross_entropy_backward(const Tensor& grad_loss, const Tensor& 
                                          const Tensor& lse, int64_t ignore_index, const Tensor& grad_logits) {
   constexpr const char* op = "cross_entropy_backward";
   check_args(op, logits, target, lse);
-  TS_CHECK(grad_loss.is_contiguous() && grad_loss.dtype() == logits.dtype() && grad_logits.is_contiguous() &&
+  TS_CHECK(grad_loss.is_contiguous() && grad_loss.dtype() == logits.dtype() && grad_loss.numel() == logits.size(0) &&
+               grad_logits.is_contiguous() &&
                grad_logits.dtype() == logits.dtype() && grad_logits.shape() == logits.shape(),
            "{}: expected contiguous gradients in the logits' dtype", op);
   const int dev = cuda_detail::common_device(op, {&grad_loss, &logits, &target, &lse, &grad_logits});

@@ -94,7 +94,13 @@ class PinnedHostSource final : public detail::DeviceMemorySource {
     return p;
   }
   void free_segment(void* ptr, size_t) override { TS_CUDA_CHECK(cudaFreeHost(ptr), "cudaFreeHost"); }
-  void* record_event(detail::StreamId stream) override { return record_event_on(stream); }
+  void* record_event(detail::StreamId stream) override {
+    // The event must live on the stream's device, which need not be the current one.
+    int device = 0;
+    TS_CUDA_CHECK(cudaStreamGetDevice(to_stream(stream), &device), "pinned memory: cudaStreamGetDevice");
+    DeviceGuard guard(device);
+    return record_event_on(stream);
+  }
   bool event_completed(void* event) override { return event_done(event); }
   void destroy_event(void* event) override { (void)cudaEventDestroy(static_cast<cudaEvent_t>(event)); }
   void synchronize() override { TS_CUDA_CHECK(cudaDeviceSynchronize(), "cudaDeviceSynchronize"); }
@@ -132,8 +138,11 @@ bool is_pinned_host_pointer(const void* ptr) {
 }  // namespace cuda_detail
 
 CudaBackend& cuda_backend() {
-  static CudaBackend instance;
-  return instance;
+  // Never destroyed, like the allocators: a tensor in static storage constructed before the
+  // first CUDA use is freed after this function's statics are gone, and a destroyed backend's
+  // deallocate is a pure virtual call.
+  static auto* instance = new CudaBackend;
+  return *instance;
 }
 
 int CudaBackend::device_count() const { return cuda_detail::device_count(); }
@@ -157,11 +166,27 @@ void CudaBackend::copy_bytes(void* dst, Device dst_device, const void* src, Devi
   cuda_detail::DeviceGuard guard(device);
   cudaStream_t stream = cuda_detail::current_stream(device);
   if (dst_device.is_cuda() && src_device.is_cuda() && dst_device.index != src_device.index) {
+    // The source was produced on its own GPU's current stream, which the destination's stream
+    // does not follow (not even two legacy default streams order across devices): wait for it.
+    cudaEvent_t ready = nullptr;
+    {
+      cuda_detail::DeviceGuard src_guard(src_device.index);
+      TS_CUDA_CHECK(cudaEventCreateWithFlags(&ready, cudaEventDisableTiming), "copy between GPUs");
+      const cudaError_t err = cudaEventRecord(ready, cuda_detail::current_stream(src_device.index));
+      if (err != cudaSuccess) (void)cudaEventDestroy(ready);
+      TS_CUDA_CHECK(err, "copy between GPUs");
+    }
+    const cudaError_t err = cudaStreamWaitEvent(stream, ready, 0);
+    (void)cudaEventDestroy(ready);  // the wait already captured it
+    TS_CUDA_CHECK(err, "copy between GPUs");
     TS_CUDA_CHECK(cudaMemcpyPeerAsync(dst, dst_device.index, src, src_device.index, nbytes, stream),
                   "copy between GPUs");
     return;
   }
   TS_CUDA_CHECK(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyDefault, stream), "copy to/from cuda");
+  // A pinned host source may be freed before this copy has read it (Tensor::to(device,
+  // non_blocking)): its block must wait for this stream before reuse.
+  if (src_device.is_cpu()) cuda_detail::pinned_allocator().record_stream_containing(src, cuda_detail::stream_id(stream));
 }
 
 void CudaBackend::synchronize(int device_index) {
