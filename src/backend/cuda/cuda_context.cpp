@@ -110,6 +110,12 @@ cublasHandle_t cublas_handle(int device) {
     TS_CUBLAS_CHECK(cublasCreate(&slot), "cublasCreate");
   }
   TS_CUBLAS_CHECK(cublasSetStream(slot, current_stream(device)), "cublasSetStream");
+  // cublasSetStream resets the handle to cuBLAS's own workspace, which is per handle, not per
+  // stream: give it this stream's buffer (shared with cuBLASLt, whose GEMMs on the same stream
+  // are ordered with these), so GEMMs queued on two streams never share scratch memory.
+  size_t workspace_bytes = 0;
+  void* workspace = cublaslt_workspace(device, &workspace_bytes);
+  TS_CUBLAS_CHECK(cublasSetWorkspace(slot, workspace, workspace_bytes), "cublasSetWorkspace");
   return slot;
 }
 

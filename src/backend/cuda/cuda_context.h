@@ -49,11 +49,11 @@ class DeviceGuard {
 cudaStream_t current_stream(int device);
 void set_current_stream(int device, cudaStream_t stream);
 
-/// This thread's cuBLAS handle for `device`, bound to the current stream.
+/// This thread's cuBLAS handle for `device`, bound to the current stream and its workspace.
 cublasHandle_t cublas_handle(int device);
 cublasLtHandle_t cublaslt_handle(int device);
-/// cuBLASLt scratch memory for the current stream of `device` (one buffer per stream, so
-/// GEMMs running concurrently on different streams never share it).
+/// cuBLAS/cuBLASLt scratch memory for the current stream of `device` (one buffer per stream,
+/// so GEMMs running concurrently on different streams never share it).
 void* cublaslt_workspace(int device, size_t* nbytes);
 
 /// TF32 tensor cores for float32 GEMM and convolution (ts::cuda::set_allow_tf32).
