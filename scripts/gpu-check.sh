@@ -81,7 +81,7 @@ step configure 120 cmake "${cmake_args[@]}"
 step build 300 cmake --build "$build" -j "$jobs" --target "${targets[@]}"
 
 # ---- correctness --------------------------------------------------------------------------
-step cuda_tests 150 "$build/tests/cuda/tessera_cuda_tests" --reporter compact --durations yes
+step cuda_tests 240 "$build/tests/cuda/tessera_cuda_tests" --reporter compact --durations yes
 step conformance_all_backends 90 "$build/tests/tessera_tests" "[conformance]" --reporter compact
 # The trainers' CUDA smoke tests (train, resume, sample); CIFAR-10 is not carried (150 MB).
 step example_tests_cuda 180 ctest --test-dir "$build" -L cuda -R '^example[.]' -E cifar --output-on-failure
