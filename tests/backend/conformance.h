@@ -45,6 +45,18 @@ struct Case {
   double f32_tol_scale = 1.0;
 };
 
+/// Per-dtype comparison allowance: |got - want| <= atol + rtol * |want|.
+struct Tolerance {
+  double rtol, atol;
+};
+
+/// A case's host inputs on `dev`: floating ones converted to `dt`, index tensors unchanged.
+inline std::vector<Tensor> inputs_on(const std::vector<Tensor>& host, Device dev, DType dt) {
+  std::vector<Tensor> out;
+  for (const Tensor& t : host) out.push_back((t.is_floating_point() ? t.to(dt) : t).to(dev));
+  return out;
+}
+
 std::vector<Case> all_cases();
 /// Attention, rms_norm and rotary cases (conformance_transformer_cases.cpp).
 void add_transformer_cases(std::vector<Case>& cases);

@@ -10,22 +10,12 @@ using namespace ts::conformance;
 
 namespace {
 
-struct Tolerance {
-  double rtol, atol;
-};
-
 Tolerance tolerance_for(DType dt, double scale) {
   switch (dt) {
     case DType::Float64: return {1e-9, 1e-9};
     case DType::Float32: return {1e-4 * scale, 1e-5 * scale};
     default: return {3e-2 * scale, 3e-2 * scale};
   }
-}
-
-std::vector<Tensor> to_device(const std::vector<Tensor>& host, Device dev, DType dt) {
-  std::vector<Tensor> out;
-  for (const Tensor& t : host) out.push_back((t.is_floating_point() ? t.to(dt) : t).to(dev));
-  return out;
 }
 
 double weighted_reference(const Case& c, const std::vector<Host>& in, const Host& w) {
@@ -52,7 +42,7 @@ TEST_CASE("conformance: every op matches the float64 reference on every backend"
         const Host expected = c.reference(host_in);
         Tensor out;
         try {
-          out = c.op(to_device(c.inputs, dev, dt));
+          out = c.op(inputs_on(c.inputs, dev, dt));
         } catch (const Error& e) {
           FAIL_CHECK(e.what());
           continue;
@@ -79,7 +69,7 @@ TEST_CASE("conformance: every backward matches finite differences of the referen
     for (const Case& c : cases) {
       if (c.grad_inputs.empty()) continue;
       INFO("backend " << be->name() << ", case " << c.name);
-      std::vector<Tensor> in = to_device(c.inputs, dev, kFloat64);
+      std::vector<Tensor> in = inputs_on(c.inputs, dev, kFloat64);
       std::vector<Tensor> wrt;
       for (size_t i : c.grad_inputs) {
         in[i] = in[i].detach().clone().requires_grad_(true);

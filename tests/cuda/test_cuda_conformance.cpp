@@ -17,10 +17,6 @@ using ts::cuda_test::require_same_meta;
 
 namespace {
 
-struct Tolerance {
-  double rtol, atol;
-};
-
 // Both sides round to the dtype, so the allowance is about two roundings plus accumulation
 // order differences.
 Tolerance tolerance_for(DType dt, double scale) {
@@ -30,12 +26,6 @@ Tolerance tolerance_for(DType dt, double scale) {
     case DType::Float16: return {2e-2 * scale, 2e-2 * scale};
     default: return {6e-2 * scale, 6e-2 * scale};  // bfloat16: 8 mantissa bits
   }
-}
-
-std::vector<Tensor> inputs_on(const std::vector<Tensor>& host, Device dev, DType dt) {
-  std::vector<Tensor> out;
-  for (const Tensor& t : host) out.push_back((t.is_floating_point() ? t.to(dt) : t).to(dev));
-  return out;
 }
 
 void check_close(const Tensor& cuda_result, const Tensor& cpu_result, Tolerance tol) {
