@@ -40,6 +40,7 @@ step() {
   local rc=$?
   case $rc in
     0) status=passed ;;
+    77) status="skipped (no usable GPU)"; failed=1 ;;
     124|137) status="TIMED OUT"; failed=1 ;;
     *) status="FAILED (exit $rc)"; failed=1 ;;
   esac
@@ -53,6 +54,7 @@ step() {
   echo "# Tessera GPU check ($(date -u '+%Y-%m-%d %H:%M UTC'))"
   echo
   echo '```'
+  echo "commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
   nvidia-smi --query-gpu=name,memory.total,driver_version,compute_cap --format=csv,noheader 2>&1
   nvcc --version 2>&1 | tail -n 2
   cmake --version 2>&1 | head -n 1
@@ -78,7 +80,10 @@ targets=(tessera_cuda_tests tessera_tests mnist logreg_mnist gpt)
 ((quick)) || targets+=(bench_gemm_cuda bench_elementwise_cuda bench_attention_cuda bench_train_step bench_gpt_step)
 
 step configure 120 cmake "${cmake_args[@]}"
-step build 300 cmake --build "$build" -j "$jobs" --target "${targets[@]}"
+# Keep going past a target that fails to compile, so the others still get tested.
+keep_going=(-k)
+command -v ninja >/dev/null 2>&1 && keep_going=(-k 0)
+step build 300 cmake --build "$build" -j "$jobs" --target "${targets[@]}" -- "${keep_going[@]}"
 
 # ---- correctness --------------------------------------------------------------------------
 step cuda_tests 240 "$build/tests/cuda/tessera_cuda_tests" --reporter compact --durations yes
@@ -115,6 +120,14 @@ fi
   echo '| step | result | time |'
   echo '| --- | --- | --- |'
   cat "$results/steps.md"
+  # The end of every failed step's log, then the results of the checks and benchmarks.
+  grep -E 'FAILED|TIMED OUT|skipped' "$results/steps.md" | cut -d'|' -f2 | while read -r name; do
+    echo
+    echo "### $name (failed: last lines of $name.log)"
+    echo '```'
+    tail -n 8 "$results/$name.log"
+    echo '```'
+  done
   for name in cuda_tests conformance_all_backends example_tests_cuda; do
     echo
     echo "### $name"
