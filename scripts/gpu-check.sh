@@ -9,7 +9,8 @@
 #   bash scripts/gpu-check.sh RESULTS_DIR [--quick]   # --quick: tests only, no benchmarks
 #
 # Environment: TESSERA_GPU_BUILD_DIR (default build-gpu), TESSERA_JOBS (default: all cores),
-# TESSERA_TORCH_PYTHON (default python3).
+# TESSERA_TORCH_PYTHON (default python3), TESSERA_GPU_CHECK_BUDGET=S (stop starting steps, or
+# shorten their limits, so the whole script ends within S seconds; default: no budget).
 set -uo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 results=${1:-}
@@ -27,6 +28,7 @@ py=${TESSERA_TORCH_PYTHON:-python3}
 deps=$root/.deps
 summary=$results/results.md
 start=$SECONDS
+budget=${TESSERA_GPU_CHECK_BUDGET:-0}
 failed=0
 
 # step NAME LIMIT_SECONDS COMMAND...: runs COMMAND with a time limit, its output in NAME.log,
@@ -35,6 +37,15 @@ step() {
   local name=$1 limit=$2
   shift 2
   local t0=$SECONDS status
+  if ((budget > 0)); then
+    local left=$((budget - (SECONDS - start) - 15))  # 15 s for the summary
+    if ((left < 10)); then
+      printf '| %s | not run (time budget spent) | 0 s |\n' "$name" >>"$results/steps.md"
+      failed=1
+      return 0
+    fi
+    ((limit > left)) && limit=$left
+  fi
   echo "== gpu-check: $name (limit ${limit}s)"
   timeout --kill-after=10 "$limit" "$@" >"$results/$name.log" 2>&1
   local rc=$?
