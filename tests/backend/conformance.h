@@ -57,6 +57,16 @@ inline std::vector<Tensor> inputs_on(const std::vector<Tensor>& host, Device dev
   return out;
 }
 
+/// Makes the case's grad_inputs of `in` fresh leaves that require grad; returns them in order.
+inline std::vector<Tensor> make_grad_leaves(std::vector<Tensor>& in, const std::vector<size_t>& grad_inputs) {
+  std::vector<Tensor> wrt;
+  for (size_t i : grad_inputs) {
+    in[i] = in[i].detach().clone().requires_grad_(true);
+    wrt.push_back(in[i]);
+  }
+  return wrt;
+}
+
 std::vector<Case> all_cases();
 /// Attention, rms_norm and rotary cases (conformance_transformer_cases.cpp).
 void add_transformer_cases(std::vector<Case>& cases);

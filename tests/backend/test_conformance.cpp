@@ -70,11 +70,7 @@ TEST_CASE("conformance: every backward matches finite differences of the referen
       if (c.grad_inputs.empty()) continue;
       INFO("backend " << be->name() << ", case " << c.name);
       std::vector<Tensor> in = inputs_on(c.inputs, dev, kFloat64);
-      std::vector<Tensor> wrt;
-      for (size_t i : c.grad_inputs) {
-        in[i] = in[i].detach().clone().requires_grad_(true);
-        wrt.push_back(in[i]);
-      }
+      const std::vector<Tensor> wrt = make_grad_leaves(in, c.grad_inputs);
       const Tensor out = c.op(in);
       manual_seed(99);
       const Tensor w = randn(out.shape(), kFloat64);

@@ -73,11 +73,7 @@ TEST_CASE("cuda conformance: every backward equals the CPU backend's gradients",
       std::vector<std::vector<Tensor>> grads_by_device;
       for (Device dev : {Device(), kCuda}) {
         std::vector<Tensor> in = inputs_on(c.inputs, dev, dt);
-        std::vector<Tensor> wrt;
-        for (size_t i : c.grad_inputs) {
-          in[i] = in[i].detach().clone().requires_grad_(true);
-          wrt.push_back(in[i]);
-        }
+        const std::vector<Tensor> wrt = make_grad_leaves(in, c.grad_inputs);
         const Tensor out = c.op(in);
         manual_seed(99);
         const Tensor weights = randn(out.shape(), kFloat64).to(dt).to(dev);
