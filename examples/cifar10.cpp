@@ -57,6 +57,7 @@ int run(int argc, char** argv) {
   train_opts.drop_last = true;
   train_opts.num_workers = static_cast<int>(o.workers);
   train_opts.seed = o.seed;
+  train_opts.pin_memory = o.device.is_cuda();  // batches collate into pinned memory, off the main thread
   train_opts.transform = train_transform;
   s.train = std::make_unique<data::DataLoader>(examples::shard_for_this_rank(train_set, o), train_opts);
   examples::use_data_parallel(s, o);
@@ -64,6 +65,7 @@ int run(int argc, char** argv) {
   data::DataLoaderOptions test_opts;
   test_opts.batch_size = 500;
   test_opts.num_workers = static_cast<int>(o.workers);
+  test_opts.pin_memory = o.device.is_cuda();
   test_opts.transform = normalize;
   s.test = std::make_unique<data::DataLoader>(examples::eval_shard_for_this_rank(test_set), test_opts);
 

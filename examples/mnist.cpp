@@ -56,6 +56,7 @@ int run(int argc, char** argv) {
   train_opts.shuffle = true;
   train_opts.num_workers = static_cast<int>(o.workers);
   train_opts.seed = o.seed;
+  train_opts.pin_memory = o.device.is_cuda();  // batches collate into pinned memory, off the main thread
   train_opts.transform = normalize;
   s.train = std::make_unique<data::DataLoader>(examples::shard_for_this_rank(train_set, o), train_opts);
   examples::use_data_parallel(s, o);

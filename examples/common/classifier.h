@@ -42,7 +42,7 @@ void add_device_flags(util::ArgParser& args);
 /// with ts::cuda::unavailable_reason()); sets TF32 matmul/convolution to `tf32` on CUDA.
 Device select_device(const std::string& spec, bool tf32);
 /// A CPU tensor (a batch from a loader) on `device`: for CUDA it is copied into pinned memory
-/// and sent with a non-blocking copy (queued on the device's stream, so the host goes on
+/// (unless the loader's pin_memory already put it there) and sent with a non-blocking copy (queued on the device's stream, so the host goes on
 /// launching work); a tensor already there is returned as it is.
 Tensor to_device(const Tensor& t, Device device);
 

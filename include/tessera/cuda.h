@@ -105,9 +105,14 @@ class Event {
 };
 
 /// A copy of a CPU tensor in page-locked (pinned) host memory, so host-to-device copies of it
-/// run asynchronously (Tensor::to(device, non_blocking=true)) and overlap compute.
+/// run asynchronously (Tensor::to(device, non_blocking=true)) and overlap compute. A tensor
+/// that is already pinned and contiguous is returned as it is (no copy).
 Tensor pin_memory(const Tensor& cpu_tensor);
 bool is_pinned(const Tensor& t);
+/// `nbytes` of page-locked host memory as CPU storage, from the same caching pool as
+/// pin_memory. data::DataLoaderOptions::pin_memory collates batches into it, off the main
+/// thread when the loader has workers.
+std::shared_ptr<Storage> pinned_storage(size_t nbytes);
 
 /// Tells the allocator that `t`'s memory is used by work on `s` (not only the stream it was
 /// allocated on), so it is not reused before that work finishes.

@@ -34,6 +34,7 @@ bool Event::query() const { unavailable("Event::query"); }
 float Event::elapsed_ms(const Event&) const { unavailable("Event::elapsed_ms"); }
 Tensor pin_memory(const Tensor&) { unavailable("pin_memory"); }
 bool is_pinned(const Tensor&) { return false; }
+std::shared_ptr<Storage> pinned_storage(size_t) { unavailable("pinned_storage"); }
 void record_stream(const Tensor&, const Stream&) { unavailable("record_stream"); }
 
 }  // namespace ts::cuda

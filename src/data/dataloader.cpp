@@ -10,6 +10,8 @@
 #include <thread>
 #include <vector>
 
+#include "tessera/cuda.h"
+
 namespace ts::data {
 namespace {
 
@@ -122,6 +124,11 @@ DataLoader::DataLoader(std::shared_ptr<const Dataset> dataset, DataLoaderOptions
   TS_CHECK(options_.prefetch_factor >= 1, "DataLoader: prefetch_factor must be at least 1, got {}",
            options_.prefetch_factor);
   TS_CHECK(dataset_->size() >= 0, "DataLoader: the dataset reports a negative size {}", dataset_->size());
+  if (options_.pin_memory) {
+    TS_CHECK(!options_.allocator, "DataLoader: pin_memory and a custom allocator exclude each other");
+    TS_CHECK(cuda::is_available(), "DataLoader: pin_memory needs a usable CUDA device: {}", cuda::unavailable_reason());
+    options_.allocator = cuda::pinned_storage;
+  }
 }
 
 DataLoader::~DataLoader() { stop(); }

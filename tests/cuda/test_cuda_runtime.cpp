@@ -125,6 +125,26 @@ TEST_CASE("cuda runtime: pinned tensors copy asynchronously and stay valid until
   CHECK(equal(dev2.to(Device()), host * 2));
 }
 
+TEST_CASE("cuda runtime: a pin_memory DataLoader collates into pinned memory", "[cuda]") {
+  const Tensor x = randn({64, 3, 8, 8}), y = arange(64);
+  auto dataset = std::make_shared<data::TensorDataset>(x, y);
+  for (const int workers : {0, 2}) {
+    data::DataLoader loader(dataset, {.batch_size = 16, .num_workers = workers, .pin_memory = true});
+    int64_t row = 0;
+    for (data::Batch& b : loader) {
+      CHECK(cuda::is_pinned(b.data));
+      CHECK(cuda::is_pinned(b.target));
+      // Already pinned and contiguous: pin_memory hands the tensor back without a copy.
+      CHECK(cuda::pin_memory(b.data).raw_data() == b.data.raw_data());
+      const Tensor dev = b.data.to(kCuda, /*non_blocking=*/true), tdev = b.target.to(kCuda, true);
+      CHECK(equal(dev.to(Device()), narrow(x, 0, row, b.size())));
+      CHECK(equal(tdev.to(Device()), narrow(y, 0, row, b.size())));
+      row += b.size();
+    }
+    CHECK(row == 64);
+  }
+}
+
 TEST_CASE("cuda runtime: record_stream keeps a block from being reused under a running stream", "[cuda]") {
   const cuda::Stream side = cuda::Stream::create();
   Tensor a = randn({1 << 20}).to(kCuda);

@@ -389,6 +389,14 @@ TEST_CASE("DataLoader validates its options and iterator use", "[data]") {
   REQUIRE_THROWS_WITH(DataLoader(ds, {.num_workers = -1}), Contains("num_workers must be non-negative"));
   REQUIRE_THROWS_WITH(DataLoader(ds, {.prefetch_factor = 0}), Contains("prefetch_factor must be at least 1"));
   REQUIRE_THROWS_WITH(DataLoader(nullptr, {}), Contains("DataLoader: the dataset is null"));
+  const BatchAllocator cpu_memory = [](size_t n) { return std::make_shared<ts::Storage>(n, ts::Device()); };
+  REQUIRE_THROWS_WITH(DataLoader(ds, {.allocator = cpu_memory, .pin_memory = true}),
+                      Contains("pin_memory and a custom allocator exclude each other"));
+  if (!ts::cuda::is_available()) {
+    REQUIRE_THROWS_WITH(DataLoader(ds, {.pin_memory = true}),
+                        Contains("DataLoader: pin_memory needs a usable CUDA device: ") &&
+                            Contains(ts::cuda::unavailable_reason()));
+  }
   DataLoader loader(ds, {.batch_size = 4});
   auto it = loader.begin();
   ++it;

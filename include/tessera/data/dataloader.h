@@ -42,6 +42,10 @@ struct DataLoaderOptions {
   TransformPtr transform{};
   /// Memory for each collated batch (e.g. pinned host memory); unset: the CPU allocator.
   BatchAllocator allocator{};
+  /// Collate each batch into page-locked host memory (ts::cuda::pinned_storage), so that
+  /// Tensor::to(cuda, non_blocking=true) copies it asynchronously: PyTorch's pin_memory=True.
+  /// Needs a usable GPU (the constructor says why not otherwise) and excludes `allocator`.
+  bool pin_memory = false;
 };
 
 class DataLoader {

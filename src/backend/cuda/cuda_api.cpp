@@ -124,20 +124,32 @@ float Event::elapsed_ms(const Event& later) const {
 
 // ---- pinned memory and cross-stream use ------------------------------------------------------
 
+namespace {
+
+// Pinned blocks are "allocated on" no stream, so any stream recorded at free is waited for.
+// Asynchronous copies out of a block record their stream on it (CudaBackend::copy_bytes), so
+// the allocator reuses it only after they have read it.
+constexpr detail::StreamId kHostStream = ~detail::StreamId{0};
+
+void* allocate_pinned(size_t nbytes) { return cuda_detail::pinned_allocator().allocate(nbytes, kHostStream); }
+void free_pinned(void* ptr) { cuda_detail::pinned_allocator().free(ptr); }
+
+}  // namespace
+
 Tensor pin_memory(const Tensor& cpu_tensor) {
   require_available("pin_memory");
   TS_CHECK(cpu_tensor.defined() && cpu_tensor.is_cpu(), "pin_memory: expected a defined CPU tensor");
+  if (cpu_tensor.is_contiguous() && is_pinned(cpu_tensor)) return cpu_tensor;
   const Tensor src = cpu_tensor.contiguous();
   const size_t nbytes = src.nbytes();
-  auto& alloc = cuda_detail::pinned_allocator();
-  // Pinned blocks are "allocated on" no stream, so any stream recorded at free is waited for.
-  constexpr detail::StreamId kHostStream = ~detail::StreamId{0};
-  void* p = alloc.allocate(nbytes, kHostStream);
-  // Asynchronous copies out of the block record their stream on it (CudaBackend::copy_bytes),
-  // so the allocator reuses it only after they have read it.
-  Tensor out = from_blob(p, src.shape(), src.dtype(), [](void* ptr) { cuda_detail::pinned_allocator().free(ptr); });
+  Tensor out = from_blob(allocate_pinned(nbytes), src.shape(), src.dtype(), free_pinned);
   if (nbytes > 0) std::memcpy(out.raw_data(), src.raw_data(), nbytes);
   return out;
+}
+
+std::shared_ptr<Storage> pinned_storage(size_t nbytes) {
+  require_available("pinned_storage");
+  return std::make_shared<Storage>(allocate_pinned(nbytes), nbytes, Device(DeviceType::CPU), free_pinned);
 }
 
 bool is_pinned(const Tensor& t) { return t.defined() && t.is_cpu() && cuda_detail::is_pinned_host_pointer(t.raw_data()); }
