@@ -17,21 +17,14 @@
 
 #include "kernels/common.cuh"
 #include "kernels/norm.h"
+#include "kernels/row_norm_layout.cuh"
 
 namespace ts::kernels {
 namespace {
 
-constexpr int kWarp = 32;
-constexpr int64_t kMaxWarpRow = 1024;
-constexpr int kRowBlock = 512;           // threads per row when a row is longer than kMaxWarpRow
-constexpr int kColRows = 8;              // thread rows of the 32 x kColRows column-sum blocks
-constexpr int64_t kTargetBlocks = 1024;  // enough blocks to fill an H100 (132 SMs) a few times
-constexpr int64_t kMinRowsPerSplit = 64;
+using namespace row_norm;  // NOLINT(google-build-using-namespace): the shared launch layout
 constexpr int64_t kMinPlane = 32;
 constexpr int64_t kMinPlaneChunk = 4096;  // elements of one channel a plane block takes at least
-
-__host__ __device__ __forceinline__ int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-int64_t clamp64(int64_t v, int64_t lo, int64_t hi) { return v < lo ? lo : (v > hi ? hi : v); }
 
 // ---- kernels: layer norm ----------------------------------------------------------------------
 
@@ -411,16 +404,6 @@ template <typename T> void launch_layer_norm(const T* x, const T* w, const T* b,
   }
 }
 
-struct ColumnPlan {
-  int64_t tiles, splits;
-};
-
-ColumnPlan layer_norm_plan(int64_t rows, int64_t d) {
-  const int64_t tiles = ceil_div(d, kWarp);
-  const int64_t want = tiles > 0 ? ceil_div(kTargetBlocks, tiles) : 1;
-  return {tiles, clamp64(want < ceil_div(rows, kMinRowsPerSplit) ? want : ceil_div(rows, kMinRowsPerSplit), 1, 65535)};
-}
-
 template <typename T>
 cudaError_t launch_layer_norm_backward(const T* gy, const T* x, const acc_t<T>* mean, const acc_t<T>* rstd,
                                        const T* w, int64_t rows, int64_t d, T* gx, T* gw, T* gb, double* scratch,
@@ -436,7 +419,7 @@ cudaError_t launch_layer_norm_backward(const T* gy, const T* x, const acc_t<T>* 
   }
   if (gw || gb) {
     if (!scratch) return cudaErrorInvalidValue;
-    const ColumnPlan plan = layer_norm_plan(rows, d);
+    const ColumnPlan plan = column_plan(rows, d);
     double* part_w = scratch;
     double* part_b = scratch + plan.splits * d;
     layer_norm_param_partials<T><<<dim3(static_cast<unsigned>(plan.tiles), static_cast<unsigned>(plan.splits)),
@@ -577,7 +560,7 @@ cudaError_t layer_norm_forward(const void* x, const void* weight, const void* bi
   return cudaGetLastError();
 }
 
-int64_t layer_norm_backward_scratch(int64_t rows, int64_t d) { return 2 * layer_norm_plan(rows, d).splits * d; }
+int64_t layer_norm_backward_scratch(int64_t rows, int64_t d) { return 2 * column_plan(rows, d).splits * d; }
 
 cudaError_t layer_norm_backward(const void* grad_y, const void* x, const void* mean, const void* rstd,
                                 const void* weight, int64_t rows, int64_t d, void* grad_x, void* grad_weight,

@@ -1,8 +1,9 @@
 // 2-d pooling on dense (planes, H, W) tensors: one thread per output element in the forward
-// passes; the average-pool backward passes give each input element one thread that gathers
-// the outputs whose windows contain it (no atomics, deterministic). Max pooling's backward
-// only has the argmax indices, not the windows, so it scatters with atomics. Window rules and
-// the order of comparisons mirror src/backend/cpu/cpu_pool.cpp.
+// passes; every backward gives each input element one thread that gathers the outputs whose
+// windows contain it, so no atomics and no scratch: results are deterministic. Max pooling's
+// backward walks those outputs in row-major order and adds the ones whose argmax index names
+// its input, the order src/backend/cpu/cpu_pool.cpp scatters in, so both backends agree bit for
+// bit. Window rules and the order of comparisons mirror cpu_pool.cpp.
 #include <cmath>
 #include <limits>
 
@@ -47,19 +48,41 @@ __global__ void max_pool_forward_kernel(const T* __restrict__ x, T* __restrict__
   }
 }
 
-// Acc is T for float/double (grad_in itself, zeroed) and float for 16-bit types (scratch).
-template <typename T, typename Acc>
-__global__ void max_pool_backward_kernel(const T* __restrict__ grad_out, const int64_t* __restrict__ indices,
-                                         Acc* __restrict__ grad_in, int64_t hw, int64_t howo, int64_t total) {
-  for (int64_t e = global_thread_index(); e < total; e += grid_stride()) {
-    const int64_t i = indices[e];
-    if (i < 0 || i >= hw) continue;  // cannot come from max_pool2d_forward; never write out of the plane
-    atomicAdd(grad_in + (e / howo) * hw + i, convert<Acc>(grad_out[e]));
-  }
+// Outputs o whose window [o * stride - pad, o * stride - pad + (kernel - 1) * dilation + 1) can
+// contain input i, as [lo, end): PyTorch's max_pool_backward_nchw range. An output's argmax lies
+// inside its window, so no other output can name i.
+__device__ __forceinline__ void max_covering_outputs(int64_t i, int64_t kernel, int64_t stride, int64_t pad,
+                                                     int64_t dilation, int64_t out, int64_t& lo, int64_t& end) {
+  const int64_t extent = (kernel - 1) * dilation + 1;
+  lo = i + pad < extent ? 0 : (i + pad - extent) / stride + 1;
+  end = min((i + pad) / stride + 1, out);
 }
 
-template <typename T> __global__ void from_float_kernel(const float* __restrict__ src, T* __restrict__ dst, int64_t n) {
-  for (int64_t i = global_thread_index(); i < n; i += grid_stride()) dst[i] = convert<T>(src[i]);
+// grad_in[i] = sum of grad_out[o] over the outputs o (row-major order) whose index is i and that
+// have i as a tap (a window with no tap inside the input has an index that is none: its
+// gradient goes nowhere, as in cpu_pool.cpp); 16-bit types add in float32 and round once, as the
+// CPU backend does.
+template <typename T>
+__global__ void max_pool_backward_kernel(const T* __restrict__ grad_out, const int64_t* __restrict__ indices,
+                                         T* __restrict__ grad_in, PoolGeometry g, PoolWindow p, int64_t total) {
+  using A = acc_t<T>;
+  for (int64_t e = global_thread_index(); e < total; e += grid_stride()) {
+    const int64_t iw = e % g.w, ih = (e / g.w) % g.h, plane = e / (g.w * g.h);
+    const int64_t target = ih * g.w + iw, base = plane * g.ho * g.wo;
+    int64_t oh0, oh1, ow0, ow1;
+    max_covering_outputs(ih, p.kernel_h, p.stride_h, p.pad_h, p.dilation_h, g.ho, oh0, oh1);
+    max_covering_outputs(iw, p.kernel_w, p.stride_w, p.pad_w, p.dilation_w, g.wo, ow0, ow1);
+    A s = 0;
+    for (int64_t oh = oh0; oh < oh1; ++oh) {
+      if ((ih - (oh * p.stride_h - p.pad_h)) % p.dilation_h != 0) continue;  // ih is no tap row of oh
+      for (int64_t ow = ow0; ow < ow1; ++ow) {
+        if ((iw - (ow * p.stride_w - p.pad_w)) % p.dilation_w != 0) continue;
+        const int64_t o = base + oh * g.wo + ow;
+        if (indices[o] == target) s += load_acc(grad_out + o);
+      }
+    }
+    store_acc(grad_in + e, s);
+  }
 }
 
 // Average-pool window of output (oh, ow): clipped bounds and the divisor (cpu_pool.cpp's avg_window).
@@ -182,30 +205,6 @@ __global__ void adaptive_avg_backward_kernel(const T* __restrict__ grad_out, T* 
 
 // ---- launchers -------------------------------------------------------------------------------
 
-namespace {
-template <typename T>
-cudaError_t max_pool_backward_typed(const T* grad_out, const int64_t* indices, T* grad_in, float* scratch,
-                                    const PoolGeometry& g, cudaStream_t stream) {
-  const int64_t hw = g.h * g.w, in_total = g.planes * hw, out_total = g.planes * g.ho * g.wo;
-  // 16-bit gradients accumulate in float32 and are rounded once, as on the CPU backend.
-  using Acc = std::conditional_t<is_half_v<T>, float, T>;
-  Acc* acc;
-  if constexpr (is_half_v<T>) {
-    acc = scratch;
-  } else {
-    acc = grad_in;
-  }
-  const cudaError_t err = cudaMemsetAsync(acc, 0, static_cast<size_t>(in_total) * sizeof(Acc), stream);
-  if (err != cudaSuccess) return err;
-  if (out_total > 0)
-    max_pool_backward_kernel<T, Acc>
-        <<<grid_for(out_total), kBlockSize, 0, stream>>>(grad_out, indices, acc, hw, g.ho * g.wo, out_total);
-  if constexpr (is_half_v<T>)
-    from_float_kernel<T><<<grid_for(in_total), kBlockSize, 0, stream>>>(scratch, grad_in, in_total);
-  return cudaGetLastError();
-}
-}  // namespace
-
 cudaError_t max_pool2d_forward(const void* x, void* y, int64_t* indices, const PoolGeometry& g, const PoolWindow& p,
                                ScalarType st, cudaStream_t stream) {
   const int64_t total = g.planes * g.ho * g.wo;
@@ -217,16 +216,15 @@ cudaError_t max_pool2d_forward(const void* x, void* y, int64_t* indices, const P
   return cudaGetLastError();
 }
 
-cudaError_t max_pool2d_backward(const void* grad_out, const int64_t* indices, void* grad_in, float* scratch,
-                                const PoolGeometry& g, ScalarType st, cudaStream_t stream) {
-  if (g.planes * g.h * g.w == 0) return cudaSuccess;
-  if ((st == ScalarType::F16 || st == ScalarType::BF16) && scratch == nullptr) return cudaErrorInvalidValue;
-  cudaError_t err = cudaSuccess;
+cudaError_t max_pool2d_backward(const void* grad_out, const int64_t* indices, void* grad_in, const PoolGeometry& g,
+                                const PoolWindow& p, ScalarType st, cudaStream_t stream) {
+  const int64_t total = g.planes * g.h * g.w;
+  if (total == 0) return cudaSuccess;
   TS_KERNEL_DISPATCH_FLOAT(st, [&] {
-    err = max_pool_backward_typed(static_cast<const scalar_t*>(grad_out), indices, static_cast<scalar_t*>(grad_in),
-                                  scratch, g, stream);
+    max_pool_backward_kernel<scalar_t><<<grid_for(total), kBlockSize, 0, stream>>>(
+        static_cast<const scalar_t*>(grad_out), indices, static_cast<scalar_t*>(grad_in), g, p, total);
   });
-  return err;
+  return cudaGetLastError();
 }
 
 cudaError_t avg_pool2d_forward(const void* x, void* y, const PoolGeometry& g, const PoolWindow& p, ScalarType st,

@@ -25,11 +25,13 @@ struct PoolWindow {
 /// y and indices (flat h*W+w argmax within the plane; first max wins, NaN propagates).
 cudaError_t max_pool2d_forward(const void* x, void* y, int64_t* indices, const PoolGeometry& g, const PoolWindow& p,
                                ScalarType st, cudaStream_t stream);
-/// grad_in[plane][indices[j]] += grad_out[j]. Windows may overlap (stride < kernel), so the
-/// scatter uses atomics; 16-bit types accumulate in `scratch` (planes * h * w floats, required
-/// for F16/BF16, ignored otherwise) and are rounded once at the end.
-cudaError_t max_pool2d_backward(const void* grad_out, const int64_t* indices, void* grad_in, float* scratch,
-                                const PoolGeometry& g, ScalarType st, cudaStream_t stream);
+/// grad_in[plane][i] = sum of grad_out[plane][j] over the outputs j (in row-major order) with
+/// indices[plane][j] == i, i being a tap of j's window (an output whose window has no tap inside
+/// the input routes nothing). `indices` must come from max_pool2d_forward with the same window
+/// `p`: each input gathers from the outputs whose windows cover it (deterministic, no atomics,
+/// the CPU backend's summation order; 16-bit types add in float32 and round once).
+cudaError_t max_pool2d_backward(const void* grad_out, const int64_t* indices, void* grad_in, const PoolGeometry& g,
+                                const PoolWindow& p, ScalarType st, cudaStream_t stream);
 
 cudaError_t avg_pool2d_forward(const void* x, void* y, const PoolGeometry& g, const PoolWindow& p, ScalarType st,
                                cudaStream_t stream);

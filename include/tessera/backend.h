@@ -133,7 +133,10 @@ class Backend {
                                const Tensor& grad_x, const Tensor& grad_w, const Tensor& grad_bias);
   /// x (N, C, H, W); indices (Int64) hold the flat h*W+w argmax within each input plane.
   virtual void max_pool2d(const Tensor& x, const Pool2dParams& p, const Tensor& out, const Tensor& indices);
-  virtual void max_pool2d_backward(const Tensor& grad_out, const Tensor& indices, const Tensor& grad_in);
+  /// grad_in (N, C, H, W) contiguous; `p` is the forward's window, so a kernel can gather each
+  /// input's gradient from the windows that cover it (deterministic, no atomics).
+  virtual void max_pool2d_backward(const Tensor& grad_out, const Tensor& indices, const Pool2dParams& p,
+                                   const Tensor& grad_in);
   virtual void avg_pool2d(const Tensor& x, const Pool2dParams& p, const Tensor& out);
   virtual void avg_pool2d_backward(const Tensor& grad_out, const Pool2dParams& p, const Tensor& grad_in);
   /// PyTorch's adaptive windows: start = floor(i*H/Ho), end = ceil((i+1)*H/Ho).
@@ -146,6 +149,15 @@ class Backend {
   virtual void layer_norm_backward(const Tensor& grad_y, const Tensor& x, const Tensor& mean, const Tensor& rstd,
                                    const Tensor& weight, const Tensor& grad_x, const Tensor& grad_weight,
                                    const Tensor& grad_bias);
+  /// RMS-normalizes each row of x (rows, normalized_size): n = x * rstd with
+  /// rstd = 1/sqrt(mean(x^2) + eps) computed in float32 (float64 for float64 x); y = n, rounded
+  /// to x's dtype, times weight (normalized_size, x's dtype) when defined, rounded again (the
+  /// order torch.nn.functional.rms_norm's composition rounds in). rstd: (rows), float32 or float64.
+  virtual void rms_norm(const Tensor& x, const Tensor& weight, double eps, const Tensor& y, const Tensor& rstd);
+  /// grad_x = rstd * (g - n * mean(g * n)) with g = grad_y * weight; grad_weight = column sums of
+  /// grad_y * n. Either output may be undefined (not needed); grad_x is (rows, normalized_size).
+  virtual void rms_norm_backward(const Tensor& grad_y, const Tensor& x, const Tensor& rstd, const Tensor& weight,
+                                 const Tensor& grad_x, const Tensor& grad_weight);
   /// x (N, C, *). Training: uses batch statistics, writes save_mean/save_invstd (C) and, if
   /// defined, updates running stats with `momentum` (unbiased variance). Eval: uses running stats.
   virtual void batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,

@@ -45,7 +45,7 @@ void Backend::conv2d_backward(const Tensor&, const Tensor&, const Tensor&, const
 void Backend::max_pool2d(const Tensor&, const Pool2dParams&, const Tensor&, const Tensor&) {
   unsupported("max_pool2d");
 }
-void Backend::max_pool2d_backward(const Tensor&, const Tensor&, const Tensor&) {
+void Backend::max_pool2d_backward(const Tensor&, const Tensor&, const Pool2dParams&, const Tensor&) {
   unsupported("max_pool2d_backward");
 }
 void Backend::avg_pool2d(const Tensor&, const Pool2dParams&, const Tensor&) { unsupported("avg_pool2d"); }
@@ -63,6 +63,11 @@ void Backend::layer_norm(const Tensor&, const Tensor&, const Tensor&, double, co
 void Backend::layer_norm_backward(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&,
                                   const Tensor&, const Tensor&, const Tensor&) {
   unsupported("layer_norm_backward");
+}
+void Backend::rms_norm(const Tensor&, const Tensor&, double, const Tensor&, const Tensor&) { unsupported("rms_norm"); }
+void Backend::rms_norm_backward(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&,
+                                const Tensor&) {
+  unsupported("rms_norm_backward");
 }
 void Backend::attention(const Tensor&, const Tensor&, const Tensor&, const AttentionParams&, const Tensor&,
                         const Tensor&) {

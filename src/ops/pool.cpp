@@ -87,11 +87,11 @@ std::pair<Tensor, Tensor> max_pool2d_with_indices(const Tensor& x_in, std::vecto
   backend_for(x).max_pool2d(ops::dense(x), g.p, out, indices);
   if (autograd::any_requires_grad({&x})) {
     autograd::record("max_pool2d", {x}, {out},
-                     [xshape = x.shape(), si = SavedTensor(indices)](const std::vector<Tensor>& grads,
+                     [xshape = x.shape(), p = g.p, si = SavedTensor(indices)](const std::vector<Tensor>& grads,
                                                                      const Node& self) -> std::vector<Tensor> {
                        const Tensor idx = si.unpack(self);
                        Tensor gx = make_tensor(xshape, grads[0].dtype(), grads[0].device());
-                       backend_for(gx).max_pool2d_backward(ops::dense(grads[0]), idx, gx);
+                       backend_for(gx).max_pool2d_backward(ops::dense(grads[0]), idx, p, gx);
                        return {gx};
                      });
   }

@@ -66,6 +66,19 @@ void add_transformer_cases(std::vector<Case>& cases) {
                      return out;
                    },
                    {0, 1}});
+  cases.push_back({"rms_norm_3d_no_weight", {randn64({2, 3, 7})},
+                   [](const auto& in) { return rms_norm(in[0], {7}, Tensor(), 1e-5); },
+                   [](const auto& in) {
+                     Host out(in[0].shape);
+                     for (int64_t b = 0; b < 2; ++b)
+                       for (int64_t t = 0; t < 3; ++t) {
+                         double ms = 0;
+                         for (int64_t c = 0; c < 7; ++c) ms += in[0]({b, t, c}) * in[0]({b, t, c}) / 7;
+                         for (int64_t c = 0; c < 7; ++c) out({b, t, c}) = in[0]({b, t, c}) / std::sqrt(ms + 1e-5);
+                       }
+                     return out;
+                   },
+                   {0}});
   cases.push_back({"rotary_embedding", {randn64({2, 3, 4})},
                    [](const auto& in) {
                      auto [c, s] = rotary_tables(5, 3, 4, 100.0, in[0].dtype(), in[0].device());

@@ -1,7 +1,8 @@
 // CUDA conv2d (cuDNN and the im2col + cuBLAS path, forced with TESSERA_CUDNN=0) and 2-d pooling
-// against the CPU backend on the same inputs: every float dtype, groups / stride / padding /
-// dilation, odd and empty sizes, strided inputs, more images than one im2col block holds, ties
-// and NaNs in max pooling, and every gradient through autograd.
+// (average pooling likewise on cuDNN and on our kernels) against the CPU backend on the same
+// inputs: every float dtype, groups / stride / padding / dilation, odd and empty sizes, strided
+// inputs, more images than one im2col block holds, ties and NaNs in max pooling, and every
+// gradient through autograd. Max pooling must match the CPU bit for bit.
 #include <cmath>
 #include <cstdint>
 #include <utility>
@@ -22,7 +23,8 @@ namespace {
 // differs from a direct sum.
 double conv_pool_tolerance(DType dt) { return dt == DType::Float32 ? 1e-4 : tolerance(dt); }
 
-// Sets TESSERA_CUDNN for a scope: "0" forces conv2d's im2col path, unset lets it use cuDNN.
+// Sets TESSERA_CUDNN for a scope: "0" forces conv2d's im2col path and our average-pooling
+// kernels, unset lets them use cuDNN.
 ScopedEnv cudnn_setting(bool use_cudnn) { return ScopedEnv("TESSERA_CUDNN", use_cudnn ? nullptr : "0"); }
 
 struct ConvCase {
@@ -66,18 +68,21 @@ void check_conv(const ConvCase& c, DType dt) {
 // The pooled input: the leaf itself, or its (H, W)-transposed view.
 Tensor pool_input(const Tensor& leaf, bool transposed) { return transposed ? leaf.transpose(2, 3) : leaf; }
 
-// max_pool2d's values, indices and gradient for one input (its values decide ties and NaNs).
+// max_pool2d's values, indices and gradient for one input (its values decide ties and NaNs),
+// all exactly the CPU's in every dtype: the values are elements of the input, and the CUDA
+// backward adds each input's terms in the CPU's order (row-major over the outputs, in float32
+// for 16-bit types, rounded once).
 void check_max_pool(const Tensor& values, std::vector<int64_t> k, std::vector<int64_t> s, std::vector<int64_t> p,
-                    std::vector<int64_t> d, bool ceil_mode, double tol, bool transposed = false) {
+                    std::vector<int64_t> d, bool ceil_mode, bool transposed = false) {
   const Pair x = leaf_pair(values);
   const auto [out_cpu, idx_cpu] = max_pool2d_with_indices(pool_input(x.cpu, transposed), k, s, p, d, ceil_mode);
   const auto [out_cuda, idx_cuda] = max_pool2d_with_indices(pool_input(x.cuda, transposed), k, s, p, d, ceil_mode);
-  require_close(out_cuda, out_cpu, tol);
+  require_close(out_cuda, out_cpu, 0);
   REQUIRE(idx_cuda.dtype() == kInt64);
   CHECK(equal(idx_cuda.to(Device()), idx_cpu));  // first max (or last NaN) wins on both
   const Tensor g = randn(out_cpu.shape(), kFloat64).to(values.dtype());
   require_close(autograd::grad({out_cuda}, {x.cuda}, {g.to(kCuda)})[0], autograd::grad({out_cpu}, {x.cpu}, {g})[0],
-                tol);
+                0);
 }
 
 // Values from {-2, ..., 2}: many ties within every window.
@@ -98,6 +103,36 @@ template <typename Fn> void check_unary_pool(const Tensor& values, Fn&& pool, do
   const Tensor g = randn(out_cpu.shape(), kFloat64).to(values.dtype());
   require_close(autograd::grad({out_cuda}, {x.cuda}, {g.to(kCuda)})[0], autograd::grad({out_cpu}, {x.cpu}, {g})[0],
                 tol);
+}
+
+struct AvgCase {
+  Shape x;
+  std::vector<int64_t> k, s, p;
+  bool ceil_mode, count_include_pad;
+};
+
+// avg_pool2d and its gradient on both CUDA paths (cuDNN where its windows are ours, and our
+// kernels) against the CPU backend, then the paths against each other.
+void check_avg_pool(const Tensor& values, const AvgCase& c, double tol, bool transposed = false) {
+  const auto pool = [&](const Tensor& t) {
+    return avg_pool2d(pool_input(t, transposed), c.k, c.s, c.p, c.ceil_mode, c.count_include_pad);
+  };
+  const Pair x = leaf_pair(values);
+  const Tensor out_cpu = pool(x.cpu);
+  const Tensor g = randn(out_cpu.shape(), kFloat64).to(values.dtype());
+  const Tensor gx_cpu = autograd::grad({out_cpu}, {x.cpu}, {g})[0];
+  std::vector<Tensor> outs, grads;
+  for (bool use_cudnn : {true, false}) {
+    INFO((use_cudnn ? "cuDNN where it applies" : "our kernels"));
+    const ScopedEnv setting = cudnn_setting(use_cudnn);
+    outs.push_back(pool(x.cuda));
+    require_close(outs.back(), out_cpu, tol);
+    grads.push_back(autograd::grad({outs.back()}, {x.cuda}, {g.to(kCuda)})[0]);
+    require_close(grads.back(), gx_cpu, tol);
+  }
+  INFO("cuDNN path against our kernels");
+  require_close(outs[0], outs[1], tol);
+  require_close(grads[0], grads[1], tol);
 }
 
 }  // namespace
@@ -153,40 +188,39 @@ TEST_CASE("cuda max_pool2d: values, indices and gradients equal the CPU backend"
   const MaxCase cases[] = {
       {{2, 3, 7, 6}, {3, 3}, {2, 2}, {1, 1}, {1, 1}, false},   // the usual ResNet stem shape
       {{2, 3, 8, 8}, {2, 2}, {2, 2}, {0, 0}, {1, 1}, false},   // disjoint windows
-      {{1, 2, 9, 7}, {3, 3}, {1, 1}, {1, 1}, {1, 1}, false},   // heavily overlapping windows (atomics)
+      {{1, 2, 9, 7}, {3, 3}, {1, 1}, {1, 1}, {1, 1}, false},   // heavily overlapping windows
       {{2, 2, 11, 10}, {3, 2}, {2, 1}, {1, 1}, {2, 2}, true},  // dilation + ceil_mode
+      {{1, 3, 10, 9}, {5, 3}, {1, 2}, {2, 1}, {1, 2}, true},   // up to 5 windows per input row, dilated columns
+      {{2, 1, 4, 1}, {1, 2}, {1, 3}, {0, 1}, {2, 2}, false},   // windows without an input element: no gradient
       {{1, 1, 33, 31}, {4, 4}, {3, 3}, {2, 2}, {1, 1}, true},  // odd sizes, ceil_mode's last window
       {{70000, 1, 4, 4}, {2, 2}, {2, 2}, {0, 0}, {1, 1}, false},  // more planes than a grid dimension
   };
   for (DType dt : kFloatTypes) {
     for (const MaxCase& c : cases) {
       INFO(dtype_name(dt) << ", input " << shape_str(c.x));
-      check_max_pool(randn(c.x, kFloat64).to(dt), c.k, c.s, c.p, c.d, c.ceil_mode, conv_pool_tolerance(dt));
+      check_max_pool(randn(c.x, kFloat64).to(dt), c.k, c.s, c.p, c.d, c.ceil_mode);
       INFO("ties");
-      check_max_pool(small_integers(c.x).to(dt), c.k, c.s, c.p, c.d, c.ceil_mode, conv_pool_tolerance(dt));
+      check_max_pool(small_integers(c.x).to(dt), c.k, c.s, c.p, c.d, c.ceil_mode);
     }
     INFO("NaN propagates and its index is reported");
     Tensor v = randn({2, 2, 6, 6}, kFloat64);
     double* p = v.data_ptr<double>();
     p[0] = p[7] = p[40] = p[41] = std::nan("");
-    check_max_pool(v.to(dt), {2, 2}, {2, 2}, {0, 0}, {1, 1}, false, conv_pool_tolerance(dt));
-    check_max_pool(v.to(dt), {3, 3}, {1, 1}, {1, 1}, {1, 1}, false, conv_pool_tolerance(dt));
+    check_max_pool(v.to(dt), {2, 2}, {2, 2}, {0, 0}, {1, 1}, false);
+    check_max_pool(v.to(dt), {3, 3}, {1, 1}, {1, 1}, {1, 1}, false);
   }
   INFO("strided input");
-  check_max_pool(randn({2, 3, 9, 8}, kFloat64), {3, 3}, {2, 2}, {1, 1}, {1, 1}, false, conv_pool_tolerance(kFloat64),
-                 true);
+  check_max_pool(randn({2, 3, 9, 8}, kFloat64), {3, 3}, {2, 2}, {1, 1}, {1, 1}, false, true);
 }
 
-TEST_CASE("cuda avg_pool2d: forward and gradient equal the CPU backend", "[cuda]") {
-  struct AvgCase {
-    Shape x;
-    std::vector<int64_t> k, s, p;
-    bool ceil_mode, count_include_pad;
-  };
+TEST_CASE("cuda avg_pool2d: forward and gradient equal the CPU backend on both paths", "[cuda]") {
   const AvgCase cases[] = {
       {{2, 3, 6, 6}, {2, 2}, {2, 2}, {1, 1}, false, true},
-      {{2, 3, 7, 8}, {3, 3}, {2, 2}, {1, 1}, true, false},
+      {{2, 3, 7, 8}, {3, 3}, {2, 2}, {1, 1}, true, false},   // ceil_mode adds a column: our kernels
+      {{2, 2, 9, 9}, {3, 3}, {2, 2}, {1, 1}, true, false},   // ceil_mode adds nothing: cuDNN
+      {{2, 2, 9, 9}, {3, 3}, {2, 2}, {1, 1}, true, true},
       {{1, 2, 5, 9}, {3, 3}, {1, 1}, {1, 1}, false, true},   // overlapping windows
+      {{1, 2, 5, 9}, {3, 3}, {1, 1}, {1, 1}, false, false},
       {{1, 1, 11, 7}, {5, 3}, {3, 2}, {2, 1}, true, true},    // a window partly past the padding
       {{1, 1, 11, 7}, {5, 3}, {3, 2}, {2, 1}, true, false},
       {{2, 3, 33, 31}, {4, 4}, {4, 4}, {0, 0}, false, true},  // odd sizes, remainder rows dropped
@@ -194,18 +228,14 @@ TEST_CASE("cuda avg_pool2d: forward and gradient equal the CPU backend", "[cuda]
   };
   for (DType dt : kFloatTypes) {
     for (const AvgCase& c : cases) {
-      INFO(dtype_name(dt) << ", kernel (" << c.k[0] << ", " << c.k[1] << "), count_include_pad "
-                          << c.count_include_pad);
-      check_unary_pool(
-          randn(c.x, kFloat64).to(dt),
-          [&](const Tensor& t) { return avg_pool2d(t, c.k, c.s, c.p, c.ceil_mode, c.count_include_pad); },
-          conv_pool_tolerance(dt));
+      INFO(dtype_name(dt) << ", input " << shape_str(c.x) << ", kernel (" << c.k[0] << ", " << c.k[1]
+                          << "), ceil_mode " << c.ceil_mode << ", count_include_pad " << c.count_include_pad);
+      check_avg_pool(randn(c.x, kFloat64).to(dt), c, conv_pool_tolerance(dt));
     }
   }
   INFO("strided input");
-  check_unary_pool(
-      randn({2, 3, 9, 8}, kFloat64), [](const Tensor& t) { return avg_pool2d(t, {3, 3}, {2, 2}, {1, 1}); },
-      conv_pool_tolerance(kFloat64), true);
+  check_avg_pool(randn({2, 3, 9, 8}, kFloat64), {{2, 3, 8, 9}, {3, 3}, {2, 2}, {1, 1}, false, true},
+                 conv_pool_tolerance(kFloat64), true);
 }
 
 TEST_CASE("cuda adaptive_avg_pool2d: forward and gradient equal the CPU backend", "[cuda]") {

@@ -1,5 +1,5 @@
-// CUDA softmax, layer/batch norm, indexing and optimizer kernels (kernels/softmax.cu, norm.cu,
-// index.cu, optim.cu) against the CPU backend on the same inputs: every supported dtype, both
+// CUDA softmax, layer/batch/rms norm, indexing and optimizer kernels (kernels/softmax.cu, norm.cu,
+// rms_norm.cu, index.cu, optim.cu) against the CPU backend on the same inputs: every supported dtype, both
 // parallel schemes of each kernel (warp vs block rows, row vs column reductions, plane vs
 // column batch-norm sums), odd and empty sizes, more than 65535 rows, strided and misaligned
 // operands, and gradients through autograd. Optimizer updates must match bit for bit.
@@ -172,7 +172,62 @@ TEST_CASE("cuda layer_norm weight gradient alone and input gradient alone", "[cu
   }
 }
 
+// ---- rms norm -------------------------------------------------------------------------------------
+
+TEST_CASE("cuda rms_norm forward and backward match the CPU", "[cuda]") {
+  struct Case {
+    Shape shape, normalized;
+    bool weight;
+  };
+  // Warp rows (<= 1024) and block rows (above), more than 65535 rows, odd and empty sizes.
+  const std::vector<Case> cases = {
+      {{1, 1}, {1}, true},         {{31, 33}, {33}, true},       {{4, 5, 6}, {5, 6}, false},
+      {{70000, 8}, {8}, true},     {{130, 64}, {64}, false},     {{4096, 48}, {48}, true},
+      {{5, 1024}, {1024}, true},   {{5, 1025}, {1025}, true},    {{3, 5000}, {5000}, true},
+      {{2, 3, 1500}, {3, 1500}, false}, {{0, 8}, {8}, true},     {{6}, {6}, true}};
+  for (DType dt : kFloatTypes)
+    for (const auto& c : cases) {
+      INFO(describe(dt, c.shape) << " normalized " << shape_str(c.normalized) << " weight " << c.weight);
+      const Pair x = leaf_pair(random_of(c.shape, dt, 3.0));
+      const Pair w = c.weight ? leaf_pair(random_of(c.normalized, dt)) : Pair{};
+      const Pair y{rms_norm(x.cpu, c.normalized, w.cpu, 1e-5), rms_norm(x.cuda, c.normalized, w.cuda, 1e-5)};
+      require_close(y.cuda, y.cpu, tolerance(dt));
+      require_close_grads(y, random_of(c.shape, dt), {x, w}, tolerance(dt));
+    }
+}
+
+TEST_CASE("cuda rms_norm weight gradient alone, input gradient alone, strided input, promotion", "[cuda]") {
+  for (DType dt : kFloatTypes) {
+    INFO(dtype_name(dt));
+    const Tensor x = random_of({300, 40}, dt);
+    const Tensor g = random_of({300, 40}, dt);
+    // Only the weight requires grad: no grad_x.
+    auto [w_cpu, w_cuda] = leaf_pair(random_of({40}, dt));
+    const Tensor gw_cpu = grad_of(rms_norm(x, {40}, w_cpu), w_cpu, g);
+    const Tensor gw_cuda = grad_of(rms_norm(x.to(kCuda), {40}, w_cuda), w_cuda, g.to(kCuda));
+    require_close(gw_cuda, gw_cpu, tolerance(dt));
+    // Only x requires grad: no grad_weight.
+    auto [x_cpu, x_cuda] = leaf_pair(x);
+    const Tensor w = random_of({40}, dt);
+    const Tensor gx_cpu = grad_of(rms_norm(x_cpu, {40}, w), x_cpu, g);
+    const Tensor gx_cuda = grad_of(rms_norm(x_cuda, {40}, w.to(kCuda)), x_cuda, g.to(kCuda));
+    require_close(gx_cuda, gx_cpu, tolerance(dt));
+    // A transposed (non-contiguous) input.
+    const Pair xt = on_both(random_of({40, 300}, dt), [](const Tensor& t) { return t.transpose(0, 1); });
+    require_close(rms_norm(xt.cuda, {40}, w.to(kCuda)), rms_norm(xt.cpu, {40}, w), tolerance(dt));
+    // A float64 weight promotes the result (the weight is applied outside the kernel).
+    const Pair w64 = leaf_pair(random_of({40}, kFloat64));
+    const Pair yp{rms_norm(x, {40}, w64.cpu), rms_norm(x.to(kCuda), {40}, w64.cuda)};
+    require_close(yp.cuda, yp.cpu, tolerance(dt));
+    require_close_grads(yp, random_of({300, 40}, kFloat64), {w64}, tolerance(dt));
+  }
+}
+
 // ---- batch norm -----------------------------------------------------------------------------------
+
+// Batch norm's tolerance: float32 allows for cuDNN (training mode's default path), which sums in
+// float32 where our kernels and the CPU sum in double.
+double bn_tolerance(DType dt) { return dt == kFloat32 ? 1e-4 : tolerance(dt); }
 
 TEST_CASE("cuda batch_norm training and eval match the CPU, running stats included", "[cuda]") {
   struct Case {
@@ -198,10 +253,10 @@ TEST_CASE("cuda batch_norm training and eval match the CPU, running stats includ
         Tensor rm_cpu = rm.clone(), rv_cpu = rv.clone(), rm_cuda = rm.to(kCuda), rv_cuda = rv.to(kCuda);
         const Pair y{batch_norm(x.cpu, rm_cpu, rv_cpu, w.cpu, b.cpu, training, 0.1, 1e-5),
                      batch_norm(x.cuda, rm_cuda, rv_cuda, w.cuda, b.cuda, training, 0.1, 1e-5)};
-        require_close(y.cuda, y.cpu, tolerance(dt));
-        require_close(rm_cuda, rm_cpu, tolerance(dt));
-        require_close(rv_cuda, rv_cpu, tolerance(dt));
-        require_close_grads(y, random_of(c.shape, dt), {x, w, b}, tolerance(dt));
+        require_close(y.cuda, y.cpu, bn_tolerance(dt));
+        require_close(rm_cuda, rm_cpu, bn_tolerance(dt));
+        require_close(rv_cuda, rv_cpu, bn_tolerance(dt));
+        require_close_grads(y, random_of(c.shape, dt), {x, w, b}, bn_tolerance(dt));
       }
 }
 
@@ -234,9 +289,9 @@ TEST_CASE("cuda batch_norm without running stats and with an empty batch in eval
     auto [x_cpu, x_cuda] = leaf_pair(random_of({16, 4, 9}, dt));
     const Tensor y_cpu = batch_norm(x_cpu, Tensor(), Tensor(), Tensor(), Tensor(), true);
     const Tensor y_cuda = batch_norm(x_cuda, Tensor(), Tensor(), Tensor(), Tensor(), true);
-    require_close(y_cuda, y_cpu, tolerance(dt));
+    require_close(y_cuda, y_cpu, bn_tolerance(dt));
     const Tensor g = random_of({16, 4, 9}, dt);
-    require_close(grad_of(y_cuda, x_cuda, g.to(kCuda)), grad_of(y_cpu, x_cpu, g), tolerance(dt));
+    require_close(grad_of(y_cuda, x_cuda, g.to(kCuda)), grad_of(y_cpu, x_cpu, g), bn_tolerance(dt));
     const Tensor rm = random_of({4}, dt), rv = (rand({4}, kFloat64) + 0.5).to(dt);
     const Tensor empty_cpu = random_of({0, 4, 3}, dt);
     const Tensor e_cuda = batch_norm(empty_cpu.to(kCuda), rm.to(kCuda), rv.to(kCuda));
@@ -496,3 +551,176 @@ TEST_CASE("cuda nn kernels reject what the CPU rejects", "[cuda]") {
 }
 
 }  // namespace
+
+// ---- batch norm: the cuDNN path and our kernels ------------------------------------------------------
+// Training-mode batch norm runs on cuDNN when the build has it and the problem is exactly ours
+// (src/backend/cuda/cuda_cudnn.h); TESSERA_CUDNN=0 forces our kernels. Every case runs on both
+// paths against the CPU backend and the paths against each other, including the cases that
+// must fall back (eval mode, 16-bit running stats, eps below any cuDNN minimum, huge batches).
+
+namespace {
+
+// Sets TESSERA_CUDNN for a scope: "0" forces our kernels, unset lets batch norm use cuDNN.
+ScopedEnv bn_cudnn_setting(bool use_cudnn) { return ScopedEnv("TESSERA_CUDNN", use_cudnn ? nullptr : "0"); }
+
+struct BnCase {
+  std::string name;
+  Shape shape;
+  DType dt = kFloat32;
+  bool training = true;
+  bool affine = true;   // weight and bias
+  bool running = true;  // running stats, of running_dt (cuDNN takes float32 ones only for 16-bit x)
+  std::optional<DType> running_dt = std::nullopt;  // default: float32, or float64 for float64 x
+  bool grad_x = true, grad_params = true;          // which inputs require grad
+  double eps = 1e-5, scale = 2.0, offset = 5.0;    // x = N(0, 1) * scale + offset
+};
+
+struct BnRun {
+  Tensor y, running_mean, running_var;
+  std::vector<Tensor> grads;  // of x, weight, bias, those requiring grad
+};
+
+// The same values on `device`: a fresh copy (a leaf requiring grad when asked) or undefined.
+Tensor on_device(const Tensor& values, const Device& device, bool requires_grad = false) {
+  if (!values.defined()) return Tensor();
+  Tensor t = device.is_cuda() ? values.detach().to(device) : values.detach().clone();
+  if (requires_grad) t.requires_grad_(true);
+  return t;
+}
+
+struct BnInputs {
+  Tensor x, weight, bias, running_mean, running_var, grad_y;
+};
+
+BnInputs bn_inputs(const BnCase& c) {
+  const int64_t ch = c.shape[1];
+  const DType rdt = c.running_dt.value_or(c.dt == kFloat64 ? kFloat64 : kFloat32);
+  BnInputs in;
+  in.x = (random_of(c.shape, kFloat64, c.scale) + c.offset).to(c.dt);
+  if (c.affine) {
+    in.weight = random_of({ch}, c.dt);
+    in.bias = random_of({ch}, c.dt);
+  }
+  if (c.running) {
+    in.running_mean = random_of({ch}, rdt);
+    in.running_var = (rand({ch}, kFloat64) + 0.5).to(rdt);
+  }
+  in.grad_y = random_of(c.shape, c.dt);
+  return in;
+}
+
+BnRun run_bn(const BnCase& c, const BnInputs& in, const Device& device) {
+  const Tensor x = on_device(in.x, device, c.grad_x);
+  const Tensor w = on_device(in.weight, device, c.grad_params), b = on_device(in.bias, device, c.grad_params);
+  BnRun r{Tensor(), on_device(in.running_mean, device), on_device(in.running_var, device), {}};
+  r.y = batch_norm(x, r.running_mean, r.running_var, w, b, c.training, 0.1, c.eps);
+  std::vector<Tensor> wrt;
+  for (const Tensor& t : {x, w, b})
+    if (t.defined() && t.requires_grad()) wrt.push_back(t);
+  if (!wrt.empty()) r.grads = autograd::grad({r.y}, wrt, {on_device(in.grad_y, device)});
+  return r;
+}
+
+void require_close_runs(const BnRun& got, const BnRun& want, double tol) {
+  require_close(got.y, want.y, tol);
+  if (want.running_mean.defined()) {
+    INFO("running stats");
+    require_close(got.running_mean, want.running_mean, bn_tolerance(want.running_mean.dtype()));
+    require_close(got.running_var, want.running_var, bn_tolerance(want.running_var.dtype()));
+  }
+  REQUIRE(got.grads.size() == want.grads.size());
+  for (size_t i = 0; i < want.grads.size(); ++i) {
+    INFO("gradient " << i);
+    require_close(got.grads[i], want.grads[i], tol);
+  }
+}
+
+// Both CUDA paths against the CPU, then the cuDNN path against our kernels.
+void check_bn_paths(const BnCase& c) {
+  INFO(c.name << ": " << describe(c.dt, c.shape) << (c.training ? " training" : " eval"));
+  const BnInputs in = bn_inputs(c);
+  const BnRun cpu = run_bn(c, in, kCpu);
+  std::vector<BnRun> cuda;
+  for (bool use_cudnn : {true, false}) {
+    INFO((use_cudnn ? "cuDNN where it applies" : "our kernels"));
+    const ScopedEnv setting = bn_cudnn_setting(use_cudnn);
+    cuda.push_back(run_bn(c, in, kCuda));
+    require_close_runs(cuda.back(), cpu, bn_tolerance(c.dt));
+  }
+  INFO("cuDNN path against our kernels");
+  require_close_runs(cuda[0], cuda[1], bn_tolerance(c.dt));
+}
+
+}  // namespace
+
+TEST_CASE("cuda batch_norm on cuDNN and on our kernels both match the CPU", "[cuda]") {
+  const std::vector<Shape> shapes = {{64, 7}, {2, 5}, {5, 3, 31}, {4, 3, 5, 7}, {2, 4, 100, 100}};
+  for (DType dt : kFloatTypes) {
+    for (const Shape& shape : shapes) {
+      check_bn_paths({"running stats, weight and bias", shape, dt});
+      check_bn_paths({"no running stats, no weight or bias", shape, dt, true, false, false});
+      check_bn_paths({"eval (our kernels on both paths)", shape, dt, false});
+      check_bn_paths({"eval without weight or bias", shape, dt, false, false});
+    }
+    check_bn_paths({"running stats in the input's dtype (16-bit: our kernels)", {6, 4, 9}, dt, true, true, true, dt});
+    BnCase only_x{"input gradient alone (parameter gradients to scratch)", {6, 4, 9}, dt};
+    only_x.grad_params = false;
+    check_bn_paths(only_x);
+    BnCase only_params{"parameter gradients alone (our kernels)", {6, 4, 9}, dt};
+    only_params.grad_x = false;
+    check_bn_paths(only_params);
+  }
+}
+
+TEST_CASE("cuda batch_norm: eps decides the path and the cuDNN backward honours the forward's", "[cuda]") {
+  for (DType dt : kFloatTypes) {
+    // eps below any cuDNN minimum (CUDNN_BN_MIN_EPSILON >= 0): our kernels on both paths.
+    BnCase negative{"negative eps", {8, 3, 20}, dt};
+    negative.eps = -1e-3;
+    check_bn_paths(negative);
+    BnCase zero{"zero eps", {8, 3, 20}, dt};
+    zero.eps = 0;
+    check_bn_paths(zero);
+    // A variance far below eps: save_invstd is mostly eps, so a backward that recomputed it
+    // from another epsilon than the forward's would be far off.
+    BnCase large{"eps 0.5 over a variance of 0.01", {8, 3, 20}, dt};
+    large.eps = 0.5;
+    large.scale = 0.1;
+    large.offset = 1.0;
+    check_bn_paths(large);
+  }
+}
+
+TEST_CASE("cuda batch_norm: cuDNN's backward after our forward and ours after cuDNN's", "[cuda]") {
+  for (DType dt : kFloatTypes) {
+    for (double eps : {1e-5, 0.5}) {
+      BnCase c{"mixed paths", {6, 3, 7, 5}, dt};
+      c.eps = eps;
+      c.scale = 0.3;
+      INFO(describe(dt, c.shape) << " eps " << eps);
+      const BnInputs in = bn_inputs(c);
+      const BnRun cpu = run_bn(c, in, kCpu);
+      for (bool forward_on_cudnn : {true, false}) {
+        INFO((forward_on_cudnn ? "cuDNN forward, our backward" : "our forward, cuDNN backward"));
+        const Tensor x = on_device(in.x, kCuda, true);
+        const Tensor w = on_device(in.weight, kCuda, true), b = on_device(in.bias, kCuda, true);
+        BnRun r{Tensor(), on_device(in.running_mean, kCuda), on_device(in.running_var, kCuda), {}};
+        {
+          const ScopedEnv setting = bn_cudnn_setting(forward_on_cudnn);
+          r.y = batch_norm(x, r.running_mean, r.running_var, w, b, true, 0.1, c.eps);
+        }
+        const ScopedEnv setting = bn_cudnn_setting(!forward_on_cudnn);
+        r.grads = autograd::grad({r.y}, {x, w, b}, {on_device(in.grad_y, kCuda)});
+        require_close_runs(r, cpu, bn_tolerance(dt));
+      }
+    }
+  }
+}
+
+TEST_CASE("cuda batch_norm beyond cuDNN's batch limit runs our kernels", "[cuda]") {
+  // cuDNN's spatial batch norm takes at most 880801 images; one more falls back.
+  BnCase c{"880802 x 2", {880802, 2}, kFloat32};
+  c.scale = 1.0;
+  c.offset = 0.0;
+  check_bn_paths(c);
+}

@@ -103,6 +103,22 @@ TEST_CASE("pooling gradients match PyTorch's max routing and average spreading",
   REQUIRE(a.grad().to_vector<double>()[0] == Approx(1.0 + 0.5 + 0.5 + 0.25));
 }
 
+TEST_CASE("max_pool2d: a window with no input element gives -inf and no gradient", "[nn][pool]") {
+  // Columns: kernel 2, dilation 2, padding 1 over a width of 1: the taps at -1 and 1 both miss
+  // the input. PyTorch's rules give -inf and an index past the window (here the next row's
+  // element, past the plane for the last row), which must not route any gradient.
+  Tensor x = tensor<float>({1, 2, 3, 4}, {1, 1, 4, 1}).requires_grad_();
+  auto [y, idx] = max_pool2d_with_indices(x, {1, 2}, {1, 3}, {0, 1}, {2, 2});
+  REQUIRE(y.shape() == Shape{1, 1, 4, 1});
+  for (float v : y.to_vector<float>()) REQUIRE(v == -INFINITY);
+  sum(y).backward();
+  test::require_values(x.grad(), {0, 0, 0, 0});
+  // Dilated windows that do hold input elements route as usual.
+  Tensor z = tensor<double>({1, 5, 2, 3, 0, 4, 7, 6, 8}, {1, 1, 3, 3}).requires_grad_();
+  sum(max_pool2d(z, {2}, {1}, {1}, {2})).backward();
+  test::require_values(z.grad(), {0, 0, 0, 0, 4, 2, 0, 2, 1});
+}
+
 TEST_CASE("gradcheck: max_pool2d", "[nn][pool][gradcheck]") {
   struct Cfg {
     Shape x;

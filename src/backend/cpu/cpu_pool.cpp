@@ -95,13 +95,31 @@ template <typename T> void max_pool_kernel(const Planes& g, const Pool2dParams& 
   });
 }
 
-template <typename T> void max_pool_backward_kernel(const Planes& g, const T* gy, const int64_t* idx, T* gx) {
+// Scatters each plane's outputs in row-major order. The CUDA backward (kernels/pool.cu) gathers
+// every input's terms in that same order, so the two backends' gradients agree bit for bit:
+// keep the orders in step. An output's gradient goes to its argmax, a tap of its window inside
+// the input. Only a window with no such tap (dilation can step over a small input) has an index
+// that is none (it may even lie past the plane): its output is -inf and its gradient goes
+// nowhere, on both backends.
+template <typename T>
+void max_pool_backward_kernel(const Planes& g, const Pool2dParams& p, const T* gy, const int64_t* idx, T* gx) {
+  const int64_t extent_h = (p.kernel_h - 1) * p.dilation_h + 1, extent_w = (p.kernel_w - 1) * p.dilation_w + 1;
   for_each_plane(g.count, g.h * g.w + g.ho * g.wo, [&](int64_t plane) {
     T* gp = gx + plane * g.h * g.w;
     std::fill(gp, gp + g.h * g.w, T(0));
     const T* gyp = gy + plane * g.ho * g.wo;
     const int64_t* ip = idx + plane * g.ho * g.wo;
-    for (int64_t i = 0; i < g.ho * g.wo; ++i) gp[ip[i]] += gyp[i];
+    for (int64_t oh = 0; oh < g.ho; ++oh) {
+      const int64_t h0 = oh * p.stride_h - p.pad_h;
+      for (int64_t ow = 0; ow < g.wo; ++ow) {
+        const int64_t w0 = ow * p.stride_w - p.pad_w, i = ip[oh * g.wo + ow];
+        if (i < 0 || i >= g.h * g.w) continue;
+        const int64_t ih = i / g.w, iw = i % g.w;
+        if (ih < h0 || ih >= h0 + extent_h || (ih - h0) % p.dilation_h != 0) continue;
+        if (iw < w0 || iw >= w0 + extent_w || (iw - w0) % p.dilation_w != 0) continue;
+        gp[i] += gyp[oh * g.wo + ow];
+      }
+    }
   });
 }
 
@@ -183,13 +201,14 @@ void CpuBackend::max_pool2d(const Tensor& x_in, const Pool2dParams& p, const Ten
   cpu::narrow_into(y, out);
 }
 
-void CpuBackend::max_pool2d_backward(const Tensor& gy_in, const Tensor& indices, const Tensor& grad_in) {
+void CpuBackend::max_pool2d_backward(const Tensor& gy_in, const Tensor& indices, const Pool2dParams& p,
+                                     const Tensor& grad_in) {
   const Tensor gy = cpu::dense(cpu::widen_half(gy_in));
   const Tensor idx = cpu::dense(indices);
   const Tensor gx = cpu::float_scratch_for(grad_in);
   const Planes g(gx, gy);
   TS_DISPATCH_FLOATING(gy.dtype(), "max_pool2d_backward", [&] {
-    max_pool_backward_kernel<scalar_t>(g, in_ptr<scalar_t>(gy), in_ptr<int64_t>(idx), out_ptr<scalar_t>(gx));
+    max_pool_backward_kernel<scalar_t>(g, p, in_ptr<scalar_t>(gy), in_ptr<int64_t>(idx), out_ptr<scalar_t>(gx));
   });
   cpu::narrow_into(gx, grad_in);
 }

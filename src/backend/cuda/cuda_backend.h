@@ -60,7 +60,8 @@ class CudaBackend final : public Backend {
 
   // cuda_pool.cpp (kernels/pool.cu)
   void max_pool2d(const Tensor& x, const Pool2dParams& p, const Tensor& out, const Tensor& indices) override;
-  void max_pool2d_backward(const Tensor& grad_out, const Tensor& indices, const Tensor& grad_in) override;
+  void max_pool2d_backward(const Tensor& grad_out, const Tensor& indices, const Pool2dParams& p,
+                           const Tensor& grad_in) override;
   void avg_pool2d(const Tensor& x, const Pool2dParams& p, const Tensor& out) override;
   void avg_pool2d_backward(const Tensor& grad_out, const Pool2dParams& p, const Tensor& grad_in) override;
   void adaptive_avg_pool2d(const Tensor& x, const Tensor& out) override;
@@ -78,6 +79,11 @@ class CudaBackend final : public Backend {
   void batch_norm_backward(const Tensor& grad_y, const Tensor& x, const Tensor& weight, const Tensor& save_mean,
                            const Tensor& save_invstd, bool training, const Tensor& grad_x,
                            const Tensor& grad_weight, const Tensor& grad_bias) override;
+
+  // cuda_rms_norm.cpp (kernels/rms_norm.cu)
+  void rms_norm(const Tensor& x, const Tensor& weight, double eps, const Tensor& y, const Tensor& rstd) override;
+  void rms_norm_backward(const Tensor& grad_y, const Tensor& x, const Tensor& rstd, const Tensor& weight,
+                         const Tensor& grad_x, const Tensor& grad_weight) override;
 
   // cuda_attention.cpp (kernels/attention.cu): flash-attention tiling, nothing T x S in memory
   void attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionParams& p, const Tensor& out,

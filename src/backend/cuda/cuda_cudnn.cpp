@@ -1,7 +1,8 @@
-// cuDNN's legacy convolution API behind cudnn_conv2d (see cuda_cudnn.h). A plan is built once
-// per problem (shapes, params, dtype, pass, TF32 setting, device): descriptors plus the first
-// algorithm cudnnGet*Algorithm_v7 ranks that cuDNN accepts within kMaxWorkspace. Plans are
-// immutable once cached, so threads share them; handles are not shared concurrently.
+// cuDNN's legacy API behind cuda_cudnn.h. conv2d: a plan is built once per problem (shapes,
+// params, dtype, pass, TF32 setting, device): descriptors plus the first algorithm
+// cudnnGet*Algorithm_v7 ranks that cuDNN accepts within kMaxWorkspace. Plans are immutable once
+// cached, so threads share them; handles are not shared concurrently. Batch norm and average
+// pooling set their few descriptors on every call, which costs about what a cache lookup would.
 #include "backend/cuda/cuda_cudnn.h"
 
 #if defined(TESSERA_HAVE_CUDNN)
@@ -17,7 +18,9 @@
 
 #include <cudnn.h>
 
+#include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_context.h"
+#include "backend/cuda/cuda_tensor_args.h"
 
 namespace ts::cuda_detail {
 namespace {
@@ -34,6 +37,10 @@ namespace {
   } while (0)
 
 bool ok(cudnnStatus_t st) { return st == CUDNN_STATUS_SUCCESS; }
+
+// cuDNN declines a problem it has no kernel for with a status of this category (before writing
+// anything); callers then use our kernels.
+bool not_supported(cudnnStatus_t st) { return CUDNN_STATUS_CATEGORY(st) == CUDNN_STATUS_NOT_SUPPORTED; }
 
 // Algorithms needing more scratch than this are skipped (cuDNN's FFT variants can ask for
 // gigabytes); a cheaper-ranked one is nearly always within a few percent.
@@ -130,6 +137,20 @@ std::optional<cudnnDataType_t> data_type(DType dt) {
     default: return std::nullopt;
   }
 }
+
+// cuDNN's alpha = 1 and beta = 0 (the result overwrites the output, which is not read): double
+// for double data, float otherwise.
+class Scaling {
+ public:
+  explicit Scaling(cudnnDataType_t dt) : dbl_(dt == CUDNN_DATA_DOUBLE) {}
+  const void* one() const { return dbl_ ? static_cast<const void*>(&one_d_) : &one_f_; }
+  const void* zero() const { return dbl_ ? static_cast<const void*>(&zero_d_) : &zero_f_; }
+
+ private:
+  bool dbl_;
+  float one_f_ = 1.0f, zero_f_ = 0.0f;
+  double one_d_ = 1.0, zero_d_ = 0.0;
+};
 
 // float32 without TF32 must stay on FMA kernels (CUDNN_DEFAULT_MATH allows TF32 on Ampere and
 // later); otherwise tensor cores are welcome (16-bit inputs accumulate in float).
@@ -228,6 +249,82 @@ bool fits_cudnn(const Tensor& t) {
   return true;
 }
 
+// ---- per-call descriptors (batch norm, pooling) ------------------------------------------------
+
+// Owns one descriptor. Creation fails only without host memory: that raises ts::Error.
+template <typename Desc, cudnnStatus_t (*Create)(Desc*), cudnnStatus_t (*Destroy)(Desc)>
+class Descriptor {
+ public:
+  Descriptor() { TS_CUDNN_CHECK(Create(&desc_), "creating a cuDNN descriptor"); }
+  ~Descriptor() { (void)Destroy(desc_); }
+  Descriptor(const Descriptor&) = delete;
+  Descriptor& operator=(const Descriptor&) = delete;
+  Desc get() const { return desc_; }
+
+ private:
+  Desc desc_ = nullptr;
+};
+using TensorDescriptor =
+    Descriptor<cudnnTensorDescriptor_t, cudnnCreateTensorDescriptor, cudnnDestroyTensorDescriptor>;
+using PoolingDescriptor =
+    Descriptor<cudnnPoolingDescriptor_t, cudnnCreatePoolingDescriptor, cudnnDestroyPoolingDescriptor>;
+
+bool fits_int(int64_t v) { return v >= 0 && v <= INT_MAX; }
+
+// ---- batch norm --------------------------------------------------------------------------------
+
+// The largest batch cuDNN's spatial batch norm is known to handle in training (PyTorch's limit,
+// measured on cuDNN 7.6, where larger N failed); larger batches run our kernels.
+constexpr int64_t kMaxBatchNormN = 880801;
+
+// x (N, C, *) as the (N, C, S, 1) NCHW tensor cuDNN normalizes per channel over N * S, and the
+// derived (1, C, 1, 1) descriptor of the per-channel tensors in cuDNN's parameter dtype.
+struct BatchNormDescriptors {
+  TensorDescriptor x, param;
+  int64_t n = 0, c = 0, s = 0;
+};
+
+// False when x is not a problem cuDNN's batch norm takes as ours (see cuda_cudnn.h).
+bool set_batch_norm_descriptors(BatchNormDescriptors& d, const Tensor& x, cudnnDataType_t dt) {
+  if (x.dim() < 2 || !x.is_contiguous() || !fits_cudnn(x)) return false;
+  d.n = x.shape()[0];
+  d.c = x.shape()[1];
+  if (d.n == 0 || d.c == 0 || d.n > kMaxBatchNormN) return false;
+  d.s = x.numel() / (d.n * d.c);  // < 2^31, as numel is
+  if (d.n * d.s <= 1) return false;
+  const auto i32 = [](int64_t v) { return static_cast<int>(v); };
+  return ok(cudnnSetTensor4dDescriptor(d.x.get(), CUDNN_TENSOR_NCHW, dt, i32(d.n), i32(d.c), i32(d.s), 1)) &&
+         ok(cudnnDeriveBNTensorDescriptor(d.param.get(), d.x.get(), CUDNN_BATCHNORM_SPATIAL));
+}
+
+// A per-channel tensor cuDNN can read or write in place: `channels` contiguous elements of
+// `dtype` (cuDNN's parameter dtype).
+bool is_channel_tensor(const Tensor& t, DType dtype, int64_t channels) {
+  return t.defined() && t.dtype() == dtype && t.dim() == 1 && t.shape()[0] == channels && t.is_contiguous();
+}
+
+// Weight or bias as cuDNN's scale or bias operand: converted to the parameter dtype (float32
+// for 16-bit x), or, when undefined, `value` for every channel (cuDNN has no "no weight" mode).
+Tensor channel_operand(const Tensor& t, DType dtype, int64_t channels, const Device& device, double value) {
+  if (t.defined()) return dense(t, dtype);
+  Tensor filled = make_tensor({channels}, dtype, device);
+  cuda_backend().fill(filled, value);
+  return filled;
+}
+
+// ---- pooling -----------------------------------------------------------------------------------
+
+// Output size of a window sweep without ceil_mode (cuDNN's only rule); -1 when none fits.
+int64_t floor_output_size(int64_t in, int64_t kernel, int64_t stride, int64_t pad) {
+  return in + 2 * pad < kernel ? -1 : (in + 2 * pad - kernel) / stride + 1;
+}
+
+bool set_4d(const TensorDescriptor& d, const Tensor& t, cudnnDataType_t dt) {
+  const Shape& s = t.shape();
+  return ok(cudnnSetTensor4dDescriptor(d.get(), CUDNN_TENSOR_NCHW, dt, static_cast<int>(s[0]), static_cast<int>(s[1]),
+                                       static_cast<int>(s[2]), static_cast<int>(s[3])));
+}
+
 }  // namespace
 
 bool cudnn_enabled() {
@@ -269,12 +366,9 @@ bool cudnn_conv2d(ConvPass pass, const Tensor& x, const Tensor& w, const Tensor&
   const Tensor workspace =
       plan->workspace > 0 ? make_tensor({static_cast<int64_t>(plan->workspace)}, DType::UInt8, x.device()) : Tensor();
   void* ws = workspace.defined() ? workspace.raw_data() : nullptr;
-  // Scaling factors are double for double data and float otherwise.
-  const float alpha_f = 1.0f, beta_f = 0.0f;
-  const double alpha_d = 1.0, beta_d = 0.0;
-  const bool dbl = *dt == CUDNN_DATA_DOUBLE;
-  const void* alpha = dbl ? static_cast<const void*>(&alpha_d) : &alpha_f;
-  const void* beta = dbl ? static_cast<const void*>(&beta_d) : &beta_f;
+  const Scaling scaling(*dt);
+  const void* alpha = scaling.one();
+  const void* beta = scaling.zero();
   cudnnStatus_t st = CUDNN_STATUS_SUCCESS;
   const char* what = "conv2d (cudnnConvolutionForward)";
   switch (pass) {
@@ -296,13 +390,127 @@ bool cudnn_conv2d(ConvPass pass, const Tensor& x, const Tensor& w, const Tensor&
                                           plan->workspace, beta, plan->w, w.raw_data());
       break;
   }
-  if (CUDNN_STATUS_CATEGORY(st) == CUDNN_STATUS_NOT_SUPPORTED) {
+  if (not_supported(st)) {
     // Remember, so later calls go straight to our kernels.
     std::lock_guard<std::mutex> lock(cache.mutex);
     cache.plans[key] = nullptr;
     return false;
   }
   TS_CUDNN_CHECK(st, what);
+  return true;
+}
+
+bool cudnn_batch_norm_training(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
+                               const Tensor& running_var, double momentum, double eps, const Tensor& y,
+                               const Tensor& save_mean, const Tensor& save_invstd) {
+  const std::optional<cudnnDataType_t> dt = data_type(x.dtype());
+  // !(eps >= min) also declines a NaN eps.
+  if (!dt || !(eps >= CUDNN_BN_MIN_EPSILON) || !y.is_contiguous()) return false;
+  BatchNormDescriptors d;
+  if (!set_batch_norm_descriptors(d, x, *dt)) return false;
+  const DType param = stats_dtype(x.dtype());
+  const bool running = running_mean.defined();
+  if (running_var.defined() != running) return false;
+  if (running && !(is_channel_tensor(running_mean, param, d.c) && is_channel_tensor(running_var, param, d.c)))
+    return false;
+  if (!is_channel_tensor(save_mean, param, d.c) || !is_channel_tensor(save_invstd, param, d.c)) return false;
+
+  const Tensor scale = channel_operand(weight, param, d.c, x.device(), 1.0);
+  const Tensor shift = channel_operand(bias, param, d.c, x.device(), 0.0);
+  const Scaling scaling(*dt);
+  BorrowedHandle handle(x.device().index);
+  // cuDNN's running update is ours: stat = (1 - factor) * stat + factor * batch value, the
+  // variance's batch value unbiased (N * S / (N * S - 1) times the one it normalizes with).
+  const cudnnStatus_t st = cudnnBatchNormalizationForwardTraining(
+      handle.get(), CUDNN_BATCHNORM_SPATIAL, scaling.one(), scaling.zero(), d.x.get(), x.raw_data(), d.x.get(),
+      y.raw_data(), d.param.get(), scale.raw_data(), shift.raw_data(), momentum,
+      running ? running_mean.raw_data() : nullptr, running ? running_var.raw_data() : nullptr, eps,
+      save_mean.raw_data(), save_invstd.raw_data());
+  if (not_supported(st)) return false;
+  TS_CUDNN_CHECK(st, "batch_norm (cudnnBatchNormalizationForwardTraining)");
+  return true;
+}
+
+bool cudnn_batch_norm_backward(const Tensor& grad_y, const Tensor& x, const Tensor& weight, const Tensor& save_mean,
+                               const Tensor& save_invstd, const Tensor& grad_x, const Tensor& grad_weight,
+                               const Tensor& grad_bias) {
+  const std::optional<cudnnDataType_t> dt = data_type(x.dtype());
+  if (!dt || !grad_x.defined() || !grad_x.is_contiguous() || !grad_y.is_contiguous() ||
+      grad_y.dtype() != x.dtype() || grad_y.shape() != x.shape())
+    return false;
+  BatchNormDescriptors d;
+  if (!set_batch_norm_descriptors(d, x, *dt)) return false;
+  const DType param = stats_dtype(x.dtype());
+  if (!is_channel_tensor(save_mean, param, d.c) || !is_channel_tensor(save_invstd, param, d.c)) return false;
+
+  const Tensor scale = channel_operand(weight, param, d.c, x.device(), 1.0);
+  // cuDNN writes both parameter gradients, in the parameter dtype: straight into the caller's
+  // when they have it, else into scratch (converted afterwards when the caller wants them).
+  const auto writes_direct = [&](const Tensor& g) { return is_channel_tensor(g, param, d.c); };
+  const Tensor gw = writes_direct(grad_weight) ? grad_weight : make_tensor({d.c}, param, x.device());
+  const Tensor gb = writes_direct(grad_bias) ? grad_bias : make_tensor({d.c}, param, x.device());
+  const Scaling scaling(*dt);
+  BorrowedHandle handle(x.device().index);
+  // Given the saved statistics, cuDNN uses them instead of recomputing the batch's (cudnn_ops.h:
+  // "optionally cached intermediate results from forward pass"), so epsilon only has to be
+  // valid: the backend interface does not carry the forward's. The CUDA tests use a large eps,
+  // which a cuDNN that read it would get visibly wrong.
+  const cudnnStatus_t st = cudnnBatchNormalizationBackward(
+      handle.get(), CUDNN_BATCHNORM_SPATIAL, scaling.one(), scaling.zero(), scaling.one(), scaling.zero(), d.x.get(),
+      x.raw_data(), d.x.get(), grad_y.raw_data(), d.x.get(), grad_x.raw_data(), d.param.get(), scale.raw_data(),
+      gw.raw_data(), gb.raw_data(), CUDNN_BN_MIN_EPSILON, save_mean.raw_data(), save_invstd.raw_data());
+  if (not_supported(st)) return false;
+  TS_CUDNN_CHECK(st, "batch_norm_backward (cudnnBatchNormalizationBackward)");
+  if (grad_weight.defined() && !writes_direct(grad_weight)) cuda_backend().copy(gw, grad_weight);
+  if (grad_bias.defined() && !writes_direct(grad_bias)) cuda_backend().copy(gb, grad_bias);
+  return true;
+}
+
+bool cudnn_avg_pool2d(PoolPass pass, const Tensor& x, const Tensor& y, const Pool2dParams& p) {
+  const std::optional<cudnnDataType_t> dt = data_type(x.dtype());
+  if (!dt || y.dtype() != x.dtype() || x.dim() != 4 || y.dim() != 4 || x.numel() == 0 || !x.is_contiguous() ||
+      !y.is_contiguous() || !fits_cudnn(x) || !fits_cudnn(y))
+    return false;
+  if (p.dilation_h != 1 || p.dilation_w != 1 || !fits_int(p.kernel_h) || !fits_int(p.kernel_w) ||
+      !fits_int(p.stride_h) || !fits_int(p.stride_w) || !fits_int(p.pad_h) || !fits_int(p.pad_w))
+    return false;
+  const Shape &xs = x.shape(), &ys = y.shape();
+  if (ys[0] != xs[0] || ys[1] != xs[1] || ys[2] != floor_output_size(xs[2], p.kernel_h, p.stride_h, p.pad_h) ||
+      ys[3] != floor_output_size(xs[3], p.kernel_w, p.stride_w, p.pad_w))
+    return false;
+  // With padding at most half the kernel (the op layer's rule) every window holds an input
+  // element, so no divisor is zero; our kernels define the other case (0).
+  if (2 * p.pad_h > p.kernel_h || 2 * p.pad_w > p.kernel_w) return false;
+
+  TensorDescriptor xd, yd;
+  PoolingDescriptor pd;
+  const cudnnPoolingMode_t mode =
+      p.count_include_pad ? CUDNN_POOLING_AVERAGE_COUNT_INCLUDE_PADDING : CUDNN_POOLING_AVERAGE_COUNT_EXCLUDE_PADDING;
+  const auto i32 = [](int64_t v) { return static_cast<int>(v); };
+  if (!set_4d(xd, x, *dt) || !set_4d(yd, y, *dt) ||
+      !ok(cudnnSetPooling2dDescriptor(pd.get(), mode, CUDNN_PROPAGATE_NAN, i32(p.kernel_h), i32(p.kernel_w),
+                                      i32(p.pad_h), i32(p.pad_w), i32(p.stride_h), i32(p.stride_w))))
+    return false;
+  std::array<int, 4> out{};
+  if (!ok(cudnnGetPooling2dForwardOutputDim(pd.get(), xd.get(), &out[0], &out[1], &out[2], &out[3])) ||
+      out[0] != ys[0] || out[1] != ys[1] || out[2] != ys[2] || out[3] != ys[3])
+    return false;
+
+  const Scaling scaling(*dt);
+  BorrowedHandle handle(x.device().index);
+  cudnnStatus_t st = CUDNN_STATUS_SUCCESS;
+  if (pass == PoolPass::Forward) {
+    st = cudnnPoolingForward(handle.get(), pd.get(), scaling.one(), xd.get(), x.raw_data(), scaling.zero(), yd.get(),
+                             y.raw_data());
+  } else {
+    // An average's gradient depends on neither the forward's input nor its output, which cuDNN
+    // still takes: the gradient buffers of the same shapes stand in for them, unread.
+    st = cudnnPoolingBackward(handle.get(), pd.get(), scaling.one(), yd.get(), y.raw_data(), yd.get(), y.raw_data(),
+                              xd.get(), x.raw_data(), scaling.zero(), xd.get(), x.raw_data());
+  }
+  if (not_supported(st)) return false;
+  TS_CUDNN_CHECK(st, pass == PoolPass::Forward ? "avg_pool2d (cudnnPoolingForward)"
+                                               : "avg_pool2d_backward (cudnnPoolingBackward)");
   return true;
 }
 

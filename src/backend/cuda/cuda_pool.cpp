@@ -1,7 +1,11 @@
 // Host side of 2-d pooling on CUDA (kernels/pool.cu). Tensors are seen as (planes, H, W) over
 // their last two dims, as on the CPU backend; inputs that arrive strided are made dense first.
+// Average pooling runs on cuDNN when the build has it and its windows are exactly ours
+// (cuda_cudnn.h; TESSERA_CUDNN=0 forces our kernels). Max pooling always runs our kernels: it
+// returns argmax indices, which cuDNN's max pooling does not.
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_context.h"
+#include "backend/cuda/cuda_cudnn.h"
 #include "backend/cuda/cuda_tensor_args.h"
 #include "kernels/pool.h"
 
@@ -51,6 +55,17 @@ kernels::PoolWindow window(const Pool2dParams& p) {
   return w;
 }
 
+// One cuDNN average-pooling pass, or false (nothing written) when the build has no cuDNN or
+// cuDNN's windows differ from ours.
+bool try_cudnn_avg_pool(cuda_detail::PoolPass pass, const Tensor& x, const Tensor& y, const Pool2dParams& p) {
+#if defined(TESSERA_HAVE_CUDNN)
+  return cuda_detail::cudnn_enabled() && cuda_detail::cudnn_avg_pool2d(pass, x, y, p);
+#else
+  (void)pass, (void)x, (void)y, (void)p;
+  return false;
+#endif
+}
+
 }  // namespace
 
 void CudaBackend::max_pool2d(const Tensor& x_in, const Pool2dParams& p, const Tensor& out, const Tensor& indices) {
@@ -71,7 +86,8 @@ void CudaBackend::max_pool2d(const Tensor& x_in, const Pool2dParams& p, const Te
                 op);
 }
 
-void CudaBackend::max_pool2d_backward(const Tensor& gy_in, const Tensor& indices_in, const Tensor& grad_in) {
+void CudaBackend::max_pool2d_backward(const Tensor& gy_in, const Tensor& indices_in, const Pool2dParams& p,
+                                      const Tensor& grad_in) {
   constexpr const char* op = "max_pool2d_backward";
   const int dev = cuda_detail::common_device(op, {&gy_in, &indices_in, &grad_in});
   cuda_detail::DeviceGuard guard(dev);
@@ -81,14 +97,8 @@ void CudaBackend::max_pool2d_backward(const Tensor& gy_in, const Tensor& indices
            dtype_name(indices_in.dtype()), shape_str(indices_in.shape()));
   check_contiguous_output(op, grad_in);
   const Tensor gy = dense(gy_in), indices = dense(indices_in);
-  const kernels::PoolGeometry g = geometry(op, grad_in, gy);
-  const bool half = cuda_detail::is_half(grad_in.dtype());
-  // 16-bit gradients accumulate in a float32 scratch (kernels/pool.h).
-  const Tensor scratch =
-      half && g.planes > 0 ? make_tensor(grad_in.shape(), DType::Float32, grad_in.device()) : Tensor();
-  float* scratch_ptr = scratch.defined() ? static_cast<float*>(scratch.raw_data()) : nullptr;
   TS_CUDA_CHECK(kernels::max_pool2d_backward(gy.raw_data(), static_cast<const int64_t*>(indices.raw_data()),
-                                             grad_in.raw_data(), scratch_ptr, g,
+                                             grad_in.raw_data(), geometry(op, grad_in, gy), window(p),
                                              cuda_detail::scalar_type(grad_in.dtype()),
                                              cuda_detail::current_stream(dev)),
                 op);
@@ -101,7 +111,9 @@ void CudaBackend::avg_pool2d(const Tensor& x_in, const Pool2dParams& p, const Te
   check_float(op, x_in, out);
   check_contiguous_output(op, out);
   const Tensor x = dense(x_in);
-  TS_CUDA_CHECK(kernels::avg_pool2d_forward(x.raw_data(), out.raw_data(), geometry(op, x, out), window(p),
+  const kernels::PoolGeometry g = geometry(op, x, out);
+  if (try_cudnn_avg_pool(cuda_detail::PoolPass::Forward, x, out, p)) return;
+  TS_CUDA_CHECK(kernels::avg_pool2d_forward(x.raw_data(), out.raw_data(), g, window(p),
                                             cuda_detail::scalar_type(x.dtype()), cuda_detail::current_stream(dev)),
                 op);
 }
@@ -113,7 +125,9 @@ void CudaBackend::avg_pool2d_backward(const Tensor& gy_in, const Pool2dParams& p
   check_float(op, gy_in, grad_in);
   check_contiguous_output(op, grad_in);
   const Tensor gy = dense(gy_in);
-  TS_CUDA_CHECK(kernels::avg_pool2d_backward(gy.raw_data(), grad_in.raw_data(), geometry(op, grad_in, gy), window(p),
+  const kernels::PoolGeometry g = geometry(op, grad_in, gy);
+  if (try_cudnn_avg_pool(cuda_detail::PoolPass::Backward, grad_in, gy, p)) return;
+  TS_CUDA_CHECK(kernels::avg_pool2d_backward(gy.raw_data(), grad_in.raw_data(), g, window(p),
                                              cuda_detail::scalar_type(gy.dtype()), cuda_detail::current_stream(dev)),
                 op);
 }

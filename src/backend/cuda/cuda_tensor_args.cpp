@@ -34,6 +34,20 @@ void check_contiguous_output(const char* op, const Tensor& out) {
            shape_str(out.shape()), fmt::join(out.strides(), ", "));
 }
 
+void check_optional_output(const char* op, const char* what, const Tensor& t, const Shape& shape, DType dtype) {
+  if (!t.defined()) return;
+  TS_CHECK(t.shape() == shape && t.dtype() == dtype && t.is_contiguous(),
+           "{}: {} must be a contiguous {} tensor of shape {} but is {} of shape {}{}", op, what, dtype_name(dtype),
+           shape_str(shape), dtype_name(t.dtype()), shape_str(t.shape()), t.is_contiguous() ? "" : " (strided)");
+}
+
+void check_optional_float_input(const char* op, const char* what, const Tensor& t, const Shape& shape) {
+  if (!t.defined()) return;
+  TS_CHECK(t.shape() == shape, "{}: {} must have shape {} but has shape {}", op, what, shape_str(shape),
+           shape_str(t.shape()));
+  TS_CHECK(is_floating_point(t.dtype()), "{}: {} must be floating-point but is {}", op, what, dtype_name(t.dtype()));
+}
+
 kernels::ElementwiseGeometry elementwise_geometry(const char* op, std::initializer_list<const Tensor*> operands) {
   TS_CHECK(operands.size() >= 1 && operands.size() <= static_cast<size_t>(kernels::kMaxOperands),
            "{}: a CUDA elementwise launch takes 1 to {} operands, got {}", op, kernels::kMaxOperands, operands.size());

@@ -35,6 +35,17 @@ Tensor dense(const Tensor& t, DType dtype);
 /// ts::Error unless `out` is contiguous (the kernels write dense outputs).
 void check_contiguous_output(const char* op, const Tensor& out);
 
+/// An optional output (undefined passes) must be contiguous with `shape` and `dtype`.
+void check_optional_output(const char* op, const char* what, const Tensor& t, const Shape& shape, DType dtype);
+
+/// An optional input (undefined passes) must be floating-point with `shape`; any dtype and
+/// strides, since it is converted with dense().
+void check_optional_float_input(const char* op, const char* what, const Tensor& t, const Shape& shape);
+
+/// Raw pointers of optional operands: nullptr for an undefined tensor.
+inline const void* data_or_null(const Tensor& t) { return t.defined() ? t.raw_data() : nullptr; }
+inline void* mutable_data_or_null(const Tensor& t) { return t.defined() ? t.raw_data() : nullptr; }
+
 /// The first operand is the output: its shape is the iteration space; inputs have the same
 /// shape (broadcast inputs arrive expanded with stride 0). Dims of size 1 are dropped and
 /// adjacent dims merged where every operand allows it.
