@@ -1,4 +1,4 @@
-// conv2d on CUDA: cuDNN when the build has it (cuda_cudnn.cpp), else - and for problems cuDNN
+// conv2d on CUDA: cuDNN when the build has it (cuda_cudnn_conv.cpp), else - and for problems cuDNN
 // rejects, or with TESSERA_CUDNN=0 - our im2col kernels (kernels/im2col.cu) and one strided
 // batched cuBLAS GEMM per block of images covering every group, as src/backend/cpu/cpu_conv.cpp
 // does on the CPU. The bias and its gradient are our kernels on both paths.

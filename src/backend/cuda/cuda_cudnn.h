@@ -1,8 +1,9 @@
 #pragma once
 // cuDNN behind the CUDA backend, when the build has it (TESSERA_HAVE_CUDNN): a pool of handles
-// per device; conv2d (cuda_conv.cpp) with per-problem plans (descriptors, algorithm, workspace
-// size) built once and cached; batch norm in training mode (cuda_norm.cpp) and average pooling
-// (cuda_pool.cpp) with descriptors set per call. Every entry point returns false, having
+// per device (cuda_cudnn_support.*); conv2d for cuda_conv.cpp with per-problem plans
+// (descriptors, algorithm, workspace size) built once and cached (cuda_cudnn_conv.cpp); batch
+// norm in training mode for cuda_norm.cpp (cuda_cudnn_batch_norm.cpp) and average pooling for
+// cuda_pool.cpp (cuda_cudnn_pool.cpp), with descriptors set per call. Every entry point returns false, having
 // written nothing, when cuDNN cannot compute exactly what our kernels compute; the caller then
 // runs its own kernels (as it does without cuDNN).
 #include <cstdint>
