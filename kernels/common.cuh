@@ -71,7 +71,8 @@ __device__ __forceinline__ int64_t global_thread_index() {
 }
 __device__ __forceinline__ int64_t grid_stride() { return static_cast<int64_t>(gridDim.x) * blockDim.x; }
 
-/// Warp-level sum / max with shuffles (all 32 lanes participate).
+/// Warp-level sum / max with shuffles (all 32 lanes participate). The max never selects a NaN,
+/// so lanes may disagree when one holds NaN: callers track NaN themselves (cross_entropy.cu does).
 template <typename T> __device__ __forceinline__ T warp_sum(T v) {
   for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
   return v;

@@ -66,11 +66,15 @@ Stream Stream::current(int device) {
   return Stream(device, cuda_detail::current_stream(device), nullptr);
 }
 
+// A null handle is the legacy default stream of whichever device is current, so each call on
+// a stream makes its own device current first.
 void Stream::synchronize() const {
+  cuda_detail::DeviceGuard guard(device_);
   TS_CUDA_CHECK(cudaStreamSynchronize(as_stream(*this)), "Stream::synchronize");
 }
 
 bool Stream::query() const {
+  cuda_detail::DeviceGuard guard(device_);
   const cudaError_t err = cudaStreamQuery(as_stream(*this));
   if (err == cudaErrorNotReady) {
     (void)cudaGetLastError();
@@ -81,6 +85,7 @@ bool Stream::query() const {
 }
 
 void Stream::wait(const Event& e) const {
+  cuda_detail::DeviceGuard guard(device_);
   TS_CUDA_CHECK(cudaStreamWaitEvent(as_stream(*this), as_event(e), 0), "Stream::wait");
 }
 

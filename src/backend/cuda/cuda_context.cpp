@@ -108,6 +108,13 @@ cublasHandle_t cublas_handle(int device) {
   if (slot == nullptr) {
     DeviceGuard guard(device);
     TS_CUBLAS_CHECK(cublasCreate(&slot), "cublasCreate");
+    // By default cuBLAS may reduce split-K partial sums in the output type: for the 16-bit GEMMs
+    // that fall back from cuBLASLt (cuda_matmul.cpp) that rounds to 16 bits between passes,
+    // where the CPU backend (and cuBLASLt, by its reduction-scheme preference) rounds the
+    // float32 sum once. No effect where the output is float32/float64.
+    TS_CUBLAS_CHECK(cublasSetMathMode(slot, static_cast<cublasMath_t>(CUBLAS_DEFAULT_MATH |
+                                                                      CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION)),
+                    "cublasSetMathMode");
   }
   TS_CUBLAS_CHECK(cublasSetStream(slot, current_stream(device)), "cublasSetStream");
   // cublasSetStream resets the handle to cuBLAS's own workspace, which is per handle, not per

@@ -4,8 +4,9 @@
 // (descriptors, algorithm, workspace size) built once and cached (cuda_cudnn_conv.cpp); batch
 // norm in training mode for cuda_norm.cpp (cuda_cudnn_batch_norm.cpp) and average pooling for
 // cuda_pool.cpp (cuda_cudnn_pool.cpp), with descriptors set per call. Every entry point returns false, having
-// written nothing, when cuDNN cannot compute exactly what our kernels compute; the caller then
-// runs its own kernels (as it does without cuDNN).
+// written nothing, when cuDNN cannot compute exactly what our kernels compute, or when an
+// operand's data is not 16-byte aligned (cudnn_util::aligned_for_cudnn); the caller then runs
+// its own kernels (as it does without cuDNN).
 #include <cstdint>
 
 #include "tessera/backend.h"
@@ -43,8 +44,8 @@ bool cudnn_conv2d(ConvPass pass, const Tensor& x, const Tensor& w, const Tensor&
 /// (1 / sqrt(biased batch variance + eps)) and, when defined, the running stats updated with
 /// `momentum` and the unbiased variance: what kernels/norm.cu computes. Operands as
 /// CudaBackend::batch_norm has them: x and y dense, weight / bias dense in x's dtype or undefined
-/// (cuDNN then gets ones / zeros). Returns false, having written nothing, unless: x is a float
-/// dtype within cuDNN's sizes, N * S > 1, eps >= CUDNN_BN_MIN_EPSILON, the running stats are both
+/// (cuDNN then gets ones / zeros). Returns false, having written nothing, unless: x is float32,
+/// float16 or float64 within cuDNN's sizes, N * S > 1, eps >= CUDNN_BN_MIN_EPSILON, the running stats are both
 /// undefined or both contiguous in cuDNN's parameter dtype (float32 for 16-bit x, x's dtype
 /// otherwise), and so are save_mean / save_invstd.
 bool cudnn_batch_norm_training(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
@@ -61,7 +62,7 @@ bool cudnn_batch_norm_backward(const Tensor& grad_y, const Tensor& x, const Tens
                                const Tensor& grad_bias);
 
 /// One pass of average pooling on cuDNN; x (N, C, H, W) and y (N, C, Ho, Wo) dense, of one float
-/// dtype. Returns false, having written nothing, unless cuDNN's windows are exactly ours: dilation
+/// dtype other than bfloat16 (see legacy_op_data_type). Returns false, having written nothing, unless cuDNN's windows are exactly ours: dilation
 /// 1 and the floor formula's output size (a ceil_mode window reaching past the padding has a
 /// divisor cuDNN does not use), so every divisor is kernel_h * kernel_w (count_include_pad) or
 /// the window's count of input elements. Max pooling stays on our kernels: it must return the

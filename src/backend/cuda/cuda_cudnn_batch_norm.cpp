@@ -55,7 +55,7 @@ Tensor channel_operand(const Tensor& t, DType dtype, int64_t channels, const Dev
 bool cudnn_batch_norm_training(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
                                const Tensor& running_var, double momentum, double eps, const Tensor& y,
                                const Tensor& save_mean, const Tensor& save_invstd) {
-  const std::optional<cudnnDataType_t> dt = data_type(x.dtype());
+  const std::optional<cudnnDataType_t> dt = legacy_op_data_type(x.dtype());
   // !(eps >= min) also declines a NaN eps.
   if (!dt || !(eps >= CUDNN_BN_MIN_EPSILON) || !y.is_contiguous()) return false;
   BatchNormDescriptors d;
@@ -69,6 +69,8 @@ bool cudnn_batch_norm_training(const Tensor& x, const Tensor& weight, const Tens
 
   const Tensor scale = channel_operand(weight, param, d.c, x.device(), 1.0);
   const Tensor shift = channel_operand(bias, param, d.c, x.device(), 0.0);
+  for (const Tensor* t : {&x, &y, &running_mean, &running_var, &save_mean, &save_invstd, &scale, &shift})
+    if (!aligned_for_cudnn(*t)) return false;
   const Scaling scaling(*dt);
   BorrowedHandle handle(x.device().index);
   // cuDNN's running update is ours: stat = (1 - factor) * stat + factor * batch value, the
@@ -86,7 +88,7 @@ bool cudnn_batch_norm_training(const Tensor& x, const Tensor& weight, const Tens
 bool cudnn_batch_norm_backward(const Tensor& grad_y, const Tensor& x, const Tensor& weight, const Tensor& save_mean,
                                const Tensor& save_invstd, const Tensor& grad_x, const Tensor& grad_weight,
                                const Tensor& grad_bias) {
-  const std::optional<cudnnDataType_t> dt = data_type(x.dtype());
+  const std::optional<cudnnDataType_t> dt = legacy_op_data_type(x.dtype());
   if (!dt || !grad_x.defined() || !grad_x.is_contiguous() || !grad_y.is_contiguous() ||
       grad_y.dtype() != x.dtype() || grad_y.shape() != x.shape())
     return false;
@@ -101,6 +103,8 @@ bool cudnn_batch_norm_backward(const Tensor& grad_y, const Tensor& x, const Tens
   const auto writes_direct = [&](const Tensor& g) { return is_channel_tensor(g, param, d.c); };
   const Tensor gw = writes_direct(grad_weight) ? grad_weight : make_tensor({d.c}, param, x.device());
   const Tensor gb = writes_direct(grad_bias) ? grad_bias : make_tensor({d.c}, param, x.device());
+  for (const Tensor* t : {&grad_y, &x, &grad_x, &save_mean, &save_invstd, &scale, &gw, &gb})
+    if (!aligned_for_cudnn(*t)) return false;
   const Scaling scaling(*dt);
   BorrowedHandle handle(x.device().index);
   // Given the saved statistics, cuDNN uses them instead of recomputing the batch's (cudnn_ops.h:

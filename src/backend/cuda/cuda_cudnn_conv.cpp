@@ -148,6 +148,7 @@ std::shared_ptr<const Plan> build_plan(cudnnHandle_t handle, ConvPass pass, cons
 bool cudnn_conv2d(ConvPass pass, const Tensor& x, const Tensor& w, const Tensor& y, const Conv2dParams& p) {
   const std::optional<cudnnDataType_t> dt = data_type(x.dtype());
   if (!dt || !fits_cudnn(x) || !fits_cudnn(w) || !fits_cudnn(y)) return false;
+  if (!aligned_for_cudnn(x) || !aligned_for_cudnn(w) || !aligned_for_cudnn(y)) return false;
   if (p.stride_h > INT_MAX || p.stride_w > INT_MAX || p.pad_h > INT_MAX || p.pad_w > INT_MAX ||
       p.dilation_h > INT_MAX || p.dilation_w > INT_MAX || p.groups > INT_MAX)
     return false;

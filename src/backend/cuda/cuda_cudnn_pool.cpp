@@ -25,9 +25,9 @@ bool set_4d(const TensorDescriptor& d, const Tensor& t, cudnnDataType_t dt) {
 }  // namespace
 
 bool cudnn_avg_pool2d(PoolPass pass, const Tensor& x, const Tensor& y, const Pool2dParams& p) {
-  const std::optional<cudnnDataType_t> dt = data_type(x.dtype());
+  const std::optional<cudnnDataType_t> dt = legacy_op_data_type(x.dtype());
   if (!dt || y.dtype() != x.dtype() || x.dim() != 4 || y.dim() != 4 || x.numel() == 0 || !x.is_contiguous() ||
-      !y.is_contiguous() || !fits_cudnn(x) || !fits_cudnn(y))
+      !y.is_contiguous() || !fits_cudnn(x) || !fits_cudnn(y) || !aligned_for_cudnn(x) || !aligned_for_cudnn(y))
     return false;
   if (p.dilation_h != 1 || p.dilation_w != 1 || !fits_int(p.kernel_h) || !fits_int(p.kernel_w) ||
       !fits_int(p.stride_h) || !fits_int(p.stride_w) || !fits_int(p.pad_h) || !fits_int(p.pad_w))

@@ -47,6 +47,13 @@ class BorrowedHandle {
 /// cuDNN's type for a float dtype; nullopt for the others.
 std::optional<cudnnDataType_t> data_type(DType dt);
 
+/// data_type for the legacy batch-norm and pooling calls: bfloat16 is left to our kernels, since
+/// whether those calls take it (or reject it with a status that is not NOT_SUPPORTED, which
+/// would raise instead of falling back) has not been checked on a GPU yet.
+inline std::optional<cudnnDataType_t> legacy_op_data_type(DType dt) {
+  return dt == DType::BFloat16 ? std::nullopt : data_type(dt);
+}
+
 // cuDNN's alpha = 1 and beta = 0 (the result overwrites the output, which is not read): double
 // for double data, float otherwise.
 class Scaling {
@@ -64,6 +71,16 @@ class Scaling {
 // cuDNN's legacy API takes int sizes and tensors of fewer than 2^31 elements.
 bool fits_cudnn(const Tensor& t);
 inline bool fits_int(int64_t v) { return v >= 0 && v <= INT_MAX; }
+
+// cuDNN's legacy API never sees pointers when it picks an algorithm, and its kernels assume
+// aligned operands (its release notes state a 4-byte minimum even for FP16; tensor-core kernels
+// load 16-byte vectors). A contiguous view at an odd element offset (a batch slice of an f16
+// tensor, a parameter inside a flat buffer) may then fault with a misaligned address, which
+// poisons the CUDA context, rather than return a status we could fall back on. Our kernels take
+// any alignment, so callers decline such operands. Undefined tensors pass.
+inline bool aligned_for_cudnn(const Tensor& t) {
+  return !t.defined() || reinterpret_cast<uintptr_t>(t.raw_data()) % 16 == 0;
+}
 
 // Owns one descriptor. Creation fails only without host memory: that raises ts::Error.
 template <typename Desc, cudnnStatus_t (*Create)(Desc*), cudnnStatus_t (*Destroy)(Desc)>
