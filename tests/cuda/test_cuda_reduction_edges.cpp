@@ -1,4 +1,4 @@
-// Review additions for the reduce / softmax / cross-entropy / indexing kernels: what the other
+// Edge cases of the reduce / softmax / cross-entropy / indexing kernels: what the other
 // CUDA tests leave out. The fused cross-entropy is called on the backend directly (loss, the
 // saved log-sum-exp and the gradient) at each of its block widths, in 16-bit types, with NaN,
 // +inf and all -inf rows and ignored targets, and with more than 65535 rows; softmax rows and
@@ -59,7 +59,7 @@ std::pair<Tensor, Tensor> ce_inputs(int64_t rows, int64_t n) {
   return {x, tensor<int64_t>(t, {rows})};
 }
 
-TEST_CASE("cuda review r2: fused cross-entropy at every block width, special rows, 16-bit", "[cuda]") {
+TEST_CASE("cuda fused cross-entropy at every block width, special rows, 16-bit", "[cuda]") {
   // 128, 256 and 1024 threads per row; the last a GPT-2 vocabulary (many strides per thread).
   for (int64_t n : {7, 600, 5000, 50257}) {
     for (DType dt : kFloatTypes) {
@@ -77,7 +77,7 @@ TEST_CASE("cuda review r2: fused cross-entropy at every block width, special row
   }
 }
 
-TEST_CASE("cuda review r2: fused cross-entropy over more than 65535 rows, through the op", "[cuda]") {
+TEST_CASE("cuda fused cross-entropy over more than 65535 rows, through the op", "[cuda]") {
   for (DType dt : {kFloat32, kBFloat16}) {
     CAPTURE(dtype_name(dt));
     const int64_t rows = 70001, n = 10;
@@ -93,7 +93,7 @@ TEST_CASE("cuda review r2: fused cross-entropy over more than 65535 rows, throug
   }
 }
 
-TEST_CASE("cuda review r2: softmax rows and column tiles beyond the capped grid", "[cuda]") {
+TEST_CASE("cuda softmax rows and column tiles beyond the capped grid", "[cuda]") {
   // grid_for caps at 65535 * 8 blocks: warp rows (8 per block) past 4194240 rows, column
   // tiles (one per block) past 524280 tiles.
   struct Case {
@@ -134,7 +134,7 @@ Tensor prod_values(const Shape& shape, DType dt) {
   return (randint(0, 2, shape, TensorOptions(dt)) * 2 - 1).to(dt);
 }
 
-TEST_CASE("cuda review r2: reductions split over blocks write every dtype", "[cuda]") {
+TEST_CASE("cuda reductions split over blocks write every dtype", "[cuda]") {
   // (3, 65536) over dim 1 splits rows (inner kernel); (65536, 3) over dim 0 splits columns
   // (outer kernel); both combine partials in the finalize kernel.
   const std::vector<std::pair<ReduceOp, const char*>> ops = {

@@ -1,4 +1,4 @@
-// Cases from a reading review of the cuBLAS / cuDNN host code (src/backend/cuda/cuda_matmul.cpp,
+// Unusual operand layouts for the cuBLAS / cuDNN host code (src/backend/cuda/cuda_matmul.cpp,
 // cuda_cudnn_*.cpp), against the CPU backend:
 //  - cuDNN conv2d, average pooling and batch norm given contiguous views whose data sits at an
 //    odd element offset (a batch slice, a parameter inside a flat buffer): cuDNN's kernels assume
@@ -17,7 +17,7 @@ using namespace ts::cuda_test;
 namespace {
 
 // float32 allows for cuDNN's FFT and Winograd algorithms (as test_cuda_conv_pool.cpp does).
-double review_tolerance(DType dt) { return dt == kFloat32 ? 1e-4 : tolerance(dt); }
+double layout_tolerance(DType dt) { return dt == kFloat32 ? 1e-4 : tolerance(dt); }
 
 // The leaf `base` and the view the op gets, on both devices; gradients are taken for the leaves.
 struct ViewPair {
@@ -42,13 +42,13 @@ void check_views(DType dt, const std::vector<ViewPair*>& inputs, Fn&& op) {
     cuda_leaves.push_back(v->leaf.cuda);
   }
   const Tensor out_cpu = op(cpu_args), out_cuda = op(cuda_args);
-  require_close(out_cuda, out_cpu, review_tolerance(dt));
+  require_close(out_cuda, out_cpu, layout_tolerance(dt));
   const Tensor g = randn(out_cpu.shape(), kFloat64).to(dt);
   const auto grads_cpu = autograd::grad({out_cpu}, cpu_leaves, {g});
   const auto grads_cuda = autograd::grad({out_cuda}, cuda_leaves, {g.to(kCuda)});
   for (size_t i = 0; i < grads_cpu.size(); ++i) {
     INFO("gradient of input " << i);
-    require_close(grads_cuda[i], grads_cpu[i], review_tolerance(dt));
+    require_close(grads_cuda[i], grads_cpu[i], layout_tolerance(dt));
   }
 }
 
@@ -63,7 +63,7 @@ Layout batch_slice_layout(const Shape& s) {
 
 }  // namespace
 
-TEST_CASE("cuda review r3: cuDNN ops on contiguous views at odd element offsets", "[cuda]") {
+TEST_CASE("cuda cuDNN ops on contiguous views at odd element offsets", "[cuda]") {
   // TESSERA_CUDNN unset: cuDNN wherever it applies (these must decline it, not fault).
   const ScopedEnv cudnn("TESSERA_CUDNN", nullptr);
   for (DType dt : {kFloat32, kFloat16, kBFloat16}) {
@@ -104,13 +104,13 @@ TEST_CASE("cuda review r3: cuDNN ops on contiguous views at odd element offsets"
         return batch_norm(a[0], rm.slice(0, 1, 6), rv.slice(0, 1, 6), a[1], a[2], true, 0.1, 1e-5);
       });
       INFO("running stats");
-      require_close(rm_cuda, rm_cpu, review_tolerance(stats));
-      require_close(rv_cuda, rv_cpu, review_tolerance(stats));
+      require_close(rm_cuda, rm_cpu, layout_tolerance(stats));
+      require_close(rv_cuda, rv_cpu, layout_tolerance(stats));
     }
   }
 }
 
-TEST_CASE("cuda review r3: matmul operands with a size-1 dimension and unusual strides", "[cuda]") {
+TEST_CASE("cuda matmul operands with a size-1 dimension and unusual strides", "[cuda]") {
   for (DType dt : kFloatTypes) {
     INFO(dtype_name(dt));
     {

@@ -1,4 +1,4 @@
-// Review r1: CUDA elementwise and random paths the other CUDA tests do not reach: launches
+// CUDA elementwise and random paths the other CUDA tests do not reach: launches
 // past 2^31 elements (the strided kernel's 64-bit index math, the random kernel's counters)
 // and Philox counters and seeds that use the high 32-bit words, each against the CPU backend.
 #include <catch2/catch.hpp>

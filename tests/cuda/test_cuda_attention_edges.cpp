@@ -1,4 +1,4 @@
-// Review r4: fused attention paths the other CUDA attention tests do not reach.
+// Fused attention paths the other CUDA attention tests do not reach.
 //  * the backward through the backend entry point with a causal T > S, so the first T - S
 //    query rows see no key (lse = -inf, zero output): their dQ must be zero and they must add
 //    nothing to dK / dV, on every kernel (tensor cores, the CUDA-core kernels for 16-bit, and
