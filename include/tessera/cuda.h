@@ -49,13 +49,14 @@ std::string memory_summary(int device = 0);
 
 class Event;
 
-/// A CUDA stream (non-blocking with respect to the legacy default stream). Copyable handle;
-/// the stream lives while any copy does.
+/// A CUDA stream (non-blocking with respect to the legacy default stream). Copyable handle.
 class Stream {
  public:
   /// The legacy default stream of device 0.
   Stream() = default;
-  /// Creates a new stream on `device`.
+  /// The next stream of `device`'s pool of 32, handed out round-robin (PyTorch's
+  /// getStreamFromPool). Pool streams are never destroyed, so no handle is ever recycled while
+  /// the allocator or queued work still refers to it; 33 calls return one stream twice.
   static Stream create(int device = 0);
   /// The stream Tessera enqueues work on for `device` from this thread.
   static Stream current(int device = 0);
@@ -69,11 +70,9 @@ class Stream {
   friend bool operator==(const Stream& a, const Stream& b) { return a.handle_ == b.handle_ && a.device_ == b.device_; }
 
  private:
-  Stream(int device, void* handle, std::shared_ptr<void> owner)
-      : device_(device), handle_(handle), owner_(std::move(owner)) {}
+  Stream(int device, void* handle) : device_(device), handle_(handle) {}
   int device_ = 0;
   void* handle_ = nullptr;
-  std::shared_ptr<void> owner_;
 };
 
 /// Makes `s` the current stream of its device for this thread, restoring the previous one.

@@ -2,6 +2,8 @@
 // and events, pinned memory with asynchronous copies, and transfers of every dtype.
 #include <catch2/catch.hpp>
 
+#include <set>
+
 #include <tessera/tessera.h>
 
 #include "cuda/cuda_test_util.h"
@@ -143,6 +145,16 @@ TEST_CASE("cuda runtime: a pin_memory DataLoader collates into pinned memory", "
     }
     CHECK(row == 64);
   }
+}
+
+TEST_CASE("cuda runtime: Stream::create hands out a pool of 32 streams round-robin", "[cuda]") {
+  const cuda::Stream first = cuda::Stream::create();
+  std::set<void*> handles{first.handle()};
+  for (int i = 1; i < 32; ++i) handles.insert(cuda::Stream::create().handle());
+  CHECK(handles.size() == 32);
+  CHECK(handles.count(nullptr) == 0);  // none is the legacy default stream
+  CHECK(cuda::Stream::create() == first);
+  REQUIRE_THROWS_WITH(cuda::Stream::create(cuda::device_count()), Catch::Contains("there is no CUDA device"));
 }
 
 TEST_CASE("cuda runtime: record_stream keeps a block from being reused under a running stream", "[cuda]") {

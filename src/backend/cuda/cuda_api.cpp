@@ -1,5 +1,8 @@
 // ts::cuda (include/tessera/cuda.h) in builds with the CUDA backend.
+#include <array>
+#include <atomic>
 #include <cstring>
+#include <mutex>
 
 #include <fmt/format.h>
 
@@ -51,19 +54,45 @@ std::string memory_summary(int device) {
 
 // ---- streams and events ---------------------------------------------------------------------
 
+namespace {
+
+// Streams are pooled, never destroyed: the caching allocator keys free blocks by stream and
+// records events on streams when blocks are freed, and each stream gets its own cuBLAS
+// workspace, so a destroyed stream whose handle value came back as a new stream would alias
+// all of those.
+constexpr uint32_t kStreamPoolSize = 32;
+
+struct StreamPool {
+  std::once_flag created;
+  std::array<cudaStream_t, kStreamPoolSize> streams{};
+  std::atomic<uint32_t> next{0};
+};
+
+StreamPool& stream_pool(int device) {
+  static const int count = cuda_detail::device_count();
+  static auto* pools = new StreamPool[static_cast<size_t>(count)];  // leaked, like the handles
+  TS_CHECK(device >= 0 && device < count, "ts::cuda::Stream::create: there is no CUDA device {} ({} visible)", device,
+           count);
+  return pools[device];
+}
+
+}  // namespace
+
 Stream Stream::create(int device) {
   require_available("Stream::create");
-  cuda_detail::DeviceGuard guard(device);
-  cudaStream_t s;
-  TS_CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), "cudaStreamCreate");
-  std::shared_ptr<void> owner(s, [](void* p) { (void)cudaStreamDestroy(static_cast<cudaStream_t>(p)); });
-  return Stream(device, s, std::move(owner));
+  StreamPool& pool = stream_pool(device);
+  std::call_once(pool.created, [&] {
+    cuda_detail::DeviceGuard guard(device);
+    for (cudaStream_t& s : pool.streams)
+      TS_CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), "cudaStreamCreate");
+  });
+  const uint32_t i = pool.next.fetch_add(1, std::memory_order_relaxed) % kStreamPoolSize;
+  return Stream(device, pool.streams[i]);
 }
 
 Stream Stream::current(int device) {
   require_available("Stream::current");
-  // Not owning: the current stream is owned by whoever created it (or is the default stream).
-  return Stream(device, cuda_detail::current_stream(device), nullptr);
+  return Stream(device, cuda_detail::current_stream(device));
 }
 
 // A null handle is the legacy default stream of whichever device is current, so each call on
