@@ -53,7 +53,7 @@ StepResult time_step(const GptShape& s, int iters, Device device) {
   auto step = [&] {
     opt.zero_grad();
     model.loss(x, y).backward();
-    optim::clip_grad_norm_(model.parameters(), 1.0);
+    optim::clip_grad_norm_tensor_(model.parameters(), 1.0);  // like PyTorch's: no host sync
     opt.step();
   };
   StepResult r;

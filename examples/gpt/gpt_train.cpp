@@ -151,7 +151,7 @@ int train_command(int argc, char** argv) {
         losses.push_back(loss.detach());
         (loss / static_cast<double>(o.accum)).backward();
       }
-      if (o.clip > 0) optim::clip_grad_norm_(model.parameters(), o.clip);
+      if (o.clip > 0) optim::clip_grad_norm_tensor_(model.parameters(), o.clip);  // no host sync
       opt.step();
       sched.step();
       // The losses are read (item() waits for the device) once the whole step is queued.

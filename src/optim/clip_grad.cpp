@@ -9,9 +9,10 @@
 namespace ts::optim {
 
 // Same tensor computation as PyTorch 1.13: per-tensor norms, stacked, their norm, then one
-// multiply by min(max_norm / (total + 1e-6), 1) in the gradients' dtype. The host reads the
-// total once, at the end.
-double clip_grad_norm_(const std::vector<Tensor>& params, double max_norm, double norm_type, bool error_if_nonfinite) {
+// multiply by min(max_norm / (total + 1e-6), 1) in the gradients' dtype. Nothing waits for the
+// device unless error_if_nonfinite needs the total on the host.
+Tensor clip_grad_norm_tensor_(const std::vector<Tensor>& params, double max_norm, double norm_type,
+                              bool error_if_nonfinite) {
   TS_CHECK(norm_type > 0, "clip_grad_norm_: norm_type must be positive or infinite but is {}", norm_type);
   TS_CHECK(!std::isnan(max_norm), "clip_grad_norm_: max_norm is NaN");
   NoGradGuard no_grad;
@@ -21,7 +22,7 @@ double clip_grad_norm_(const std::vector<Tensor>& params, double max_norm, doubl
     Tensor g = p.grad();
     if (g.defined()) grads.push_back(g);
   }
-  if (grads.empty()) return 0.0;
+  if (grads.empty()) return Tensor();
   const Device device = grads[0].device();
   DType dtype = grads[0].dtype();
   for (const auto& g : grads) {
@@ -38,15 +39,19 @@ double clip_grad_norm_(const std::vector<Tensor>& params, double max_norm, doubl
   } else {
     total = norm(stack(norms), norm_type);
   }
-  const double total_value = total.item<double>();
-  TS_CHECK(!error_if_nonfinite || std::isfinite(total_value),
+  TS_CHECK(!error_if_nonfinite || std::isfinite(total.item<double>()),
            "clip_grad_norm_: the total norm of order {} for gradients from `parameters` is non-finite, so it cannot "
            "be clipped. To disable this error and scale the gradients by the non-finite norm anyway, set "
            "error_if_nonfinite=false",
            norm_type);
   const Tensor coef = clamp(max_norm / (total + 1e-6), std::nullopt, Scalar(1.0));
   for (auto& g : grads) g.mul_(coef.to(g.device(), g.dtype()));
-  return total_value;
+  return total;
+}
+
+double clip_grad_norm_(const std::vector<Tensor>& params, double max_norm, double norm_type, bool error_if_nonfinite) {
+  const Tensor total = clip_grad_norm_tensor_(params, max_norm, norm_type, error_if_nonfinite);
+  return total.defined() ? total.item<double>() : 0.0;
 }
 
 }  // namespace ts::optim

@@ -59,3 +59,22 @@ TEST_CASE("clip_grad_norm_ skips parameters without gradients and reports non-fi
   REQUIRE_THROWS_WITH(optim::clip_grad_norm_({a}, 1.0, optim::kInfNorm, true), Catch::Contains("order inf"));
   REQUIRE_THROWS_WITH(optim::clip_grad_norm_({a}, 1.0, 0.0), Catch::Contains("norm_type must be positive"));
 }
+
+TEST_CASE("clip_grad_norm_tensor_ returns the total norm as a tensor and clips like clip_grad_norm_", "[optim]") {
+  for (const auto& c : g::clip_cases) {
+    INFO("max_norm " << c.max_norm << ", norm_type " << c.norm_type);
+    OptimProblem pr;
+    pr.set_grads(1);
+    const Tensor total = optim::clip_grad_norm_tensor_(pr.params, c.max_norm, c.norm_type);
+    REQUIRE(total.dim() == 0);
+    REQUIRE(total.device() == pr.params[0].device());
+    REQUIRE(total.item<double>() == Approx(c.total).epsilon(1e-13));
+    test::require_traj(grads_of(pr.params), c.grads, 1e-13, 1e-15);
+  }
+  const Tensor a = ones({3}, kFloat64).requires_grad_(true);
+  REQUIRE_FALSE(optim::clip_grad_norm_tensor_({a}, 1.0).defined());  // no gradients at all
+  a.set_grad(tensor<double>({1.0, std::numeric_limits<double>::infinity(), 2.0}));
+  REQUIRE_THROWS_WITH(optim::clip_grad_norm_tensor_({a}, 1.0, 2.0, /*error_if_nonfinite=*/true),
+                      Catch::Contains("non-finite"));
+  REQUIRE(a.grad().to_vector<double>()[0] == 1.0);  // the error leaves the gradients as they were
+}
