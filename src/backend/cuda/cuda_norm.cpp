@@ -101,6 +101,7 @@ void CudaBackend::layer_norm(const Tensor& x_in, const Tensor& weight, const Ten
   const DType dt = x_in.dtype();
   check_optional_float_input(op, "weight", weight, {d});
   check_optional_float_input(op, "bias", bias, {d});
+  TS_CHECK(y.defined(), "{}: the output y is required", op);
   check_optional_output(op, "y", y, x_in.shape(), dt);
   TS_CHECK(mean.defined() && rstd.defined(), "{}: mean and rstd outputs are required", op);
   check_optional_output(op, "mean", mean, {rows}, stats_dtype(dt));
@@ -160,6 +161,7 @@ void CudaBackend::batch_norm(const Tensor& x_in, const Tensor& weight, const Ten
   TS_CHECK(!training || shape.n * shape.s > 1,
            "{}: expected more than 1 value per channel when training, got input of shape {}", op,
            shape_str(x_in.shape()));
+  TS_CHECK(y.defined(), "{}: the output y is required", op);
   check_optional_output(op, "y", y, x_in.shape(), dt);
   TS_CHECK(save_mean.defined() && save_invstd.defined(), "{}: save_mean and save_invstd outputs are required", op);
   check_optional_output(op, "save_mean", save_mean, {shape.c}, stats_dtype(dt));

@@ -36,6 +36,7 @@ void CudaBackend::rms_norm(const Tensor& x_in, const Tensor& weight, double eps,
   const int64_t rows = x_in.shape()[0], d = x_in.shape()[1];
   const DType dt = x_in.dtype();
   check_optional_float_input(op, "weight", weight, {d});
+  TS_CHECK(y.defined(), "{}: the output y is required", op);
   check_optional_output(op, "y", y, x_in.shape(), dt);
   TS_CHECK(rstd.defined(), "{}: the rstd output is required", op);
   check_optional_output(op, "rstd", rstd, {rows}, stats_dtype(dt));
