@@ -2,6 +2,7 @@
 // bias are cast to the input's dtype for the kernels; their gradients are cast back. Saved
 // statistics (mean and 1/std) are float64 for float64 inputs and float32 otherwise.
 #include "ops/op_utils.h"
+#include "ops/row_norm_utils.h"
 #include "tessera/nn_functional.h"
 
 namespace ts {
@@ -10,15 +11,11 @@ using autograd::SavedTensor;
 
 namespace {
 
-DType stats_dtype(DType x) { return x == DType::Float64 ? DType::Float64 : DType::Float32; }
+using row_norm::as_matrix;
+using row_norm::stats_dtype;
 
 // `t` (defined) as a contiguous tensor of dtype `dt`, no autograd.
 Tensor kernel_operand(const Tensor& t, DType dt) { return t.defined() ? ops::dense(ops::cast(t, dt)) : Tensor(); }
-
-// A (rows, cols) view of contiguous `t`.
-Tensor as_matrix(const Tensor& t, int64_t rows, int64_t cols) {
-  return make_view(t, {rows, cols}, {cols, 1}, t.storage_offset());
-}
 
 void check_param(const char* op, const char* what, const Tensor& p, const Tensor& x) {
   if (!p.defined()) return;
@@ -51,7 +48,7 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
   Tensor y = make_tensor(x.shape(), dt, x.device());
   Tensor mean = make_tensor({rows}, stats_dtype(dt), x.device());
   Tensor rstd = make_tensor({rows}, stats_dtype(dt), x.device());
-  auto vec = [d](const Tensor& t) { return t.defined() ? make_view(t, {d}, {1}, t.storage_offset()) : Tensor(); };
+  auto vec = [d](const Tensor& t) { return row_norm::as_vector(t, d); };
   backend_for(x).layer_norm(as_matrix(xd, rows, d), vec(wd), vec(bd), eps, as_matrix(y, rows, d), mean, rstd);
   if (autograd::any_requires_grad({&x, &weight, &bias})) {
     autograd::record(

@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "ops/op_utils.h"
+#include "ops/row_norm_utils.h"
 #include "tessera/nn_functional.h"
 
 namespace ts {
@@ -23,12 +24,8 @@ double machine_epsilon(DType dt) {
   }
 }
 
-DType stats_dtype(DType x) { return x == DType::Float64 ? DType::Float64 : DType::Float32; }
-
-// A (rows, cols) view of contiguous `t`.
-Tensor as_matrix(const Tensor& t, int64_t rows, int64_t cols) {
-  return make_view(t, {rows, cols}, {cols, 1}, t.storage_offset());
-}
+using row_norm::as_matrix;
+using row_norm::stats_dtype;
 
 }  // namespace
 
@@ -56,7 +53,7 @@ Tensor rms_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& we
   const Tensor xd = ops::dense(x), wd = fused_weight.defined() ? ops::dense(fused_weight) : Tensor();
   Tensor y = make_tensor(x.shape(), dt, x.device());
   Tensor rstd = make_tensor({rows}, stats_dtype(dt), x.device());
-  auto vec = [d](const Tensor& t) { return t.defined() ? make_view(t, {d}, {1}, t.storage_offset()) : Tensor(); };
+  auto vec = [d](const Tensor& t) { return row_norm::as_vector(t, d); };
   backend_for(x).rms_norm(as_matrix(xd, rows, d), vec(wd), e, as_matrix(y, rows, d), rstd);
   if (autograd::any_requires_grad({&x, &fused_weight})) {
     autograd::record(

@@ -27,15 +27,7 @@ Tensor normal_values(const Shape& shape, DType dt) {
   return randn(shape, kFloat64).to(dt);
 }
 
-/// Products that neither overflow nor vanish: 1 + N(0, 0.01) for floats, +-1 for signed
-/// integers, {1, 2} for uint8 (wrapping identically on both devices), bools.
-Tensor prod_values(const Shape& shape, DType dt) {
-  NoGradGuard no_grad;
-  if (is_floating_point(dt)) return (randn(shape, kFloat64) * 0.01 + 1.0).to(dt);
-  if (dt == kBool) return rand(shape, kFloat64) < 0.9;
-  if (dt == kUInt8) return randint(1, 3, shape, TensorOptions(dt));
-  return (randint(0, 2, shape, TensorOptions(dt)) * 2 - 1).to(dt);
-}
+using cuda_test::prod_values;
 
 /// Sprinkles NaN over about 1% of a float tensor.
 Tensor with_nans(const Tensor& x) {
@@ -57,15 +49,7 @@ std::vector<Layout> layouts(const Shape& s) {
 
 const std::vector<std::vector<int64_t>> kDimSets = {{}, {0}, {1}, {2}, {0, 1}, {1, 2}, {0, 2}, {0, 1, 2}};
 
-/// The backend's reduce on x's device, with a keepdim output of x's dtype (every op on every
-/// dtype, including Max/Min over dim sets, which the public ops reach only through others).
-Tensor raw_reduce(ReduceOp op, const Tensor& x, const std::vector<int64_t>& dims) {
-  Shape shape = x.shape();
-  for (int64_t d : dims) shape[static_cast<size_t>(d)] = 1;
-  Tensor out = make_tensor(shape, x.dtype(), x.device());
-  backend_for(x).reduce(op, x, dims, out);
-  return out;
-}
+using cuda_test::raw_reduce;
 
 const std::vector<std::pair<ReduceOp, std::string>> kOps = {
     {ReduceOp::Sum, "sum"}, {ReduceOp::Mean, "mean"}, {ReduceOp::Max, "max"}, {ReduceOp::Min, "min"},

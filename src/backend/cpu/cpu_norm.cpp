@@ -11,64 +11,14 @@
 
 #include "backend/cpu/cpu_backend.h"
 #include "backend/cpu/cpu_loops.h"
+#include "backend/cpu/cpu_norm_util.h"
 
 namespace ts {
 namespace {
 
-constexpr int kLanes = 8;
-
-template <typename T> double sum_of(const T* p, int64_t n) {
-  double acc[kLanes] = {};
-  int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes)
-    for (int k = 0; k < kLanes; ++k) acc[k] += static_cast<double>(p[i + k]);
-  double s = 0;
-  for (int k = 0; k < kLanes; ++k) s += acc[k];
-  for (; i < n; ++i) s += static_cast<double>(p[i]);
-  return s;
-}
-
-// sum((p - mean)^2)
-template <typename T> double sq_dev_sum(const T* p, int64_t n, double mean) {
-  double acc[kLanes] = {};
-  int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes)
-    for (int k = 0; k < kLanes; ++k) {
-      const double d = static_cast<double>(p[i + k]) - mean;
-      acc[k] += d * d;
-    }
-  double s = 0;
-  for (int k = 0; k < kLanes; ++k) s += acc[k];
-  for (; i < n; ++i) {
-    const double d = static_cast<double>(p[i]) - mean;
-    s += d * d;
-  }
-  return s;
-}
-
-// sum(a * (b - mean))
-template <typename T> double dot_dev(const T* a, const T* b, int64_t n, double mean) {
-  double acc[kLanes] = {};
-  int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes)
-    for (int k = 0; k < kLanes; ++k)
-      acc[k] += static_cast<double>(a[i + k]) * (static_cast<double>(b[i + k]) - mean);
-  double s = 0;
-  for (int k = 0; k < kLanes; ++k) s += acc[k];
-  for (; i < n; ++i) s += static_cast<double>(a[i]) * (static_cast<double>(b[i]) - mean);
-  return s;
-}
-
-template <typename T> const T* cptr(const Tensor& t) {
-  return t.defined() ? static_cast<const T*>(t.raw_data()) : nullptr;
-}
-template <typename T> T* mptr(const Tensor& t) { return t.defined() ? static_cast<T*>(t.raw_data()) : nullptr; }
+using namespace cpu_norm;  // NOLINT(google-build-using-namespace): the shared norm helpers
 
 Tensor dense_compute(const Tensor& t) { return t.defined() ? cpu::dense(cpu::widen_half(t)) : Tensor(); }
-Tensor scratch_or_undefined(const Tensor& t) { return t.defined() ? cpu::float_scratch_for(t) : Tensor(); }
-void narrow_if_defined(const Tensor& scratch, const Tensor& out) {
-  if (out.defined()) cpu::narrow_into(scratch, out);
-}
 
 // A per-channel tensor (any floating dtype and strides) as contiguous doubles.
 std::vector<double> channel_values(const Tensor& t) {
@@ -84,8 +34,6 @@ void store_channel_values(const std::vector<double>& v, const Tensor& dst) {
   cpu_backend().copy(src, dst);
 }
 
-// Fixed row chunks for the column sums: one per thread, at most one per row.
-int64_t row_chunks(int64_t rows) { return std::max<int64_t>(1, std::min<int64_t>(rows, get_num_threads())); }
 
 // ---- layer norm -------------------------------------------------------------------------------
 

@@ -12,35 +12,12 @@
 
 #include "backend/cpu/cpu_backend.h"
 #include "backend/cpu/cpu_loops.h"
+#include "backend/cpu/cpu_norm_util.h"
 
 namespace ts {
 namespace {
 
-constexpr int kLanes = 8;
-
-// sum(p^2)
-template <typename T> double sum_of_squares(const T* p, int64_t n) {
-  double acc[kLanes] = {};
-  int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes)
-    for (int k = 0; k < kLanes; ++k) acc[k] += static_cast<double>(p[i + k]) * static_cast<double>(p[i + k]);
-  double s = 0;
-  for (int k = 0; k < kLanes; ++k) s += acc[k];
-  for (; i < n; ++i) s += static_cast<double>(p[i]) * static_cast<double>(p[i]);
-  return s;
-}
-
-// sum(a * b)
-template <typename T> double dot(const T* a, const T* b, int64_t n) {
-  double acc[kLanes] = {};
-  int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes)
-    for (int k = 0; k < kLanes; ++k) acc[k] += static_cast<double>(a[i + k]) * static_cast<double>(b[i + k]);
-  double s = 0;
-  for (int k = 0; k < kLanes; ++k) s += acc[k];
-  for (; i < n; ++i) s += static_cast<double>(a[i]) * static_cast<double>(b[i]);
-  return s;
-}
+using namespace cpu_norm;  // NOLINT(google-build-using-namespace): the shared norm helpers
 
 // `v` rounded to the storage type `S` of the caller's tensors (Half, BFloat16) and back to the
 // compute type T; the identity when T is the storage type.
@@ -61,10 +38,6 @@ template <typename T, typename F> void with_storage_type(DType stored, F&& f) {
   f(T{});
 }
 
-template <typename T> const T* cptr(const Tensor& t) {
-  return t.defined() ? static_cast<const T*>(t.raw_data()) : nullptr;
-}
-template <typename T> T* mptr(const Tensor& t) { return t.defined() ? static_cast<T*>(t.raw_data()) : nullptr; }
 
 // `t` in x's dtype (the CUDA backend converts too), then as the kernels read it: contiguous,
 // 16-bit types widened to float32.
@@ -77,13 +50,7 @@ Tensor dense_compute(const Tensor& t, DType x_dtype) {
   }
   return cpu::dense(cpu::widen_half(c));
 }
-Tensor scratch_or_undefined(const Tensor& t) { return t.defined() ? cpu::float_scratch_for(t) : Tensor(); }
-void narrow_if_defined(const Tensor& scratch, const Tensor& out) {
-  if (out.defined()) cpu::narrow_into(scratch, out);
-}
 
-// Fixed row chunks for the column sums: one per thread, at most one per row.
-int64_t row_chunks(int64_t rows) { return std::max<int64_t>(1, std::min<int64_t>(rows, get_num_threads())); }
 
 template <typename T, typename S>
 void rms_norm_kernel(const T* x, const T* w, double eps, int64_t rows, int64_t d, T* y, T* rstd) {
@@ -91,7 +58,7 @@ void rms_norm_kernel(const T* x, const T* w, double eps, int64_t rows, int64_t d
     for (int64_t r = lo; r < hi; ++r) {
       const T* xr = x + r * d;
       T* yr = y + r * d;
-      const double ms = d > 0 ? sum_of_squares(xr, d) / static_cast<double>(d) : 0.0;
+      const double ms = d > 0 ? dot_dev(xr, xr, d) / static_cast<double>(d) : 0.0;
       const T rs = static_cast<T>(1.0 / std::sqrt(ms + eps));
       rstd[r] = rs;
       if (w) {
@@ -129,7 +96,7 @@ void rms_norm_backward_kernel(const T* gy, const T* x, const T* rstd, const T* w
           for (int64_t j = 0; j < d; ++j) g[static_cast<size_t>(j)] = gr[j] * w[j];
           gn = g.data();
         }
-        const T c = static_cast<T>(dot(gn, xr, d) * static_cast<double>(rs) / static_cast<double>(d));
+        const T c = static_cast<T>(dot_dev(gn, xr, d) * static_cast<double>(rs) / static_cast<double>(d));
         T* out = gx + r * d;
         for (int64_t j = 0; j < d; ++j) out[j] = rs * (gn[j] - xr[j] * rs * c);
       }

@@ -22,6 +22,7 @@ using cuda_detail::data_or_null;
 using cuda_detail::mutable_data_or_null;
 using cuda_detail::check_optional_float_input;
 using cuda_detail::check_optional_output;
+using cuda_detail::check_float_row_matrix;
 
 Tensor double_scratch(int64_t n, int dev) {
   return n > 0 ? make_tensor({n}, DType::Float64, Device(DeviceType::CUDA, dev)) : Tensor();
@@ -31,12 +32,6 @@ double* scratch_ptr(const Tensor& t) { return t.defined() ? static_cast<double*>
 void check_float(const char* op, const Tensor& x) {
   TS_CHECK(is_floating_point(x.dtype()), "{}: expected a floating-point input but got {} (shape {})", op,
            dtype_name(x.dtype()), shape_str(x.shape()));
-}
-
-void check_layer_norm_input(const char* op, const Tensor& x) {
-  check_float(op, x);
-  TS_CHECK(x.dim() == 2, "{}: expected x as a (rows, normalized_size) matrix but got shape {}", op,
-           shape_str(x.shape()));
 }
 
 kernels::BatchNormShape bn_shape(const char* op, const Tensor& x) {
@@ -96,7 +91,7 @@ void CudaBackend::layer_norm(const Tensor& x_in, const Tensor& weight, const Ten
                              const Tensor& mean, const Tensor& rstd) {
   constexpr const char* op = "layer_norm";
   const int dev = cuda_detail::common_device(op, {&x_in, &weight, &bias, &y, &mean, &rstd});
-  check_layer_norm_input(op, x_in);
+  check_float_row_matrix(op, x_in);
   const int64_t rows = x_in.shape()[0], d = x_in.shape()[1];
   const DType dt = x_in.dtype();
   check_optional_float_input(op, "weight", weight, {d});
@@ -121,7 +116,7 @@ void CudaBackend::layer_norm_backward(const Tensor& grad_y, const Tensor& x_in, 
   constexpr const char* op = "layer_norm_backward";
   const int dev = cuda_detail::common_device(op, {&grad_y, &x_in, &mean, &rstd, &weight, &grad_x, &grad_weight,
                                                   &grad_bias});
-  check_layer_norm_input(op, x_in);
+  check_float_row_matrix(op, x_in);
   const int64_t rows = x_in.shape()[0], d = x_in.shape()[1];
   const DType dt = x_in.dtype();
   check_optional_float_input(op, "grad_y", grad_y, x_in.shape());

@@ -19,20 +19,14 @@ using cuda_detail::data_or_null;
 using cuda_detail::mutable_data_or_null;
 using cuda_detail::check_optional_float_input;
 using cuda_detail::check_optional_output;
-
-void check_input(const char* op, const Tensor& x) {
-  TS_CHECK(is_floating_point(x.dtype()), "{}: expected a floating-point input but got {} (shape {})", op,
-           dtype_name(x.dtype()), shape_str(x.shape()));
-  TS_CHECK(x.dim() == 2, "{}: expected x as a (rows, normalized_size) matrix but got shape {}", op,
-           shape_str(x.shape()));
-}
+using cuda_detail::check_float_row_matrix;
 
 }  // namespace
 
 void CudaBackend::rms_norm(const Tensor& x_in, const Tensor& weight, double eps, const Tensor& y, const Tensor& rstd) {
   constexpr const char* op = "rms_norm";
   const int dev = cuda_detail::common_device(op, {&x_in, &weight, &y, &rstd});
-  check_input(op, x_in);
+  check_float_row_matrix(op, x_in);
   const int64_t rows = x_in.shape()[0], d = x_in.shape()[1];
   const DType dt = x_in.dtype();
   check_optional_float_input(op, "weight", weight, {d});
@@ -52,7 +46,7 @@ void CudaBackend::rms_norm_backward(const Tensor& grad_y, const Tensor& x_in, co
                                     const Tensor& grad_x, const Tensor& grad_weight) {
   constexpr const char* op = "rms_norm_backward";
   const int dev = cuda_detail::common_device(op, {&grad_y, &x_in, &rstd, &weight, &grad_x, &grad_weight});
-  check_input(op, x_in);
+  check_float_row_matrix(op, x_in);
   const int64_t rows = x_in.shape()[0], d = x_in.shape()[1];
   const DType dt = x_in.dtype();
   check_optional_float_input(op, "grad_y", grad_y, x_in.shape());

@@ -34,6 +34,13 @@ void check_contiguous_output(const char* op, const Tensor& out) {
            shape_str(out.shape()), fmt::join(out.strides(), ", "));
 }
 
+void check_float_row_matrix(const char* op, const Tensor& x) {
+  TS_CHECK(is_floating_point(x.dtype()), "{}: expected a floating-point input but got {} (shape {})", op,
+           dtype_name(x.dtype()), shape_str(x.shape()));
+  TS_CHECK(x.dim() == 2, "{}: expected x as a (rows, normalized_size) matrix but got shape {}", op,
+           shape_str(x.shape()));
+}
+
 void check_optional_output(const char* op, const char* what, const Tensor& t, const Shape& shape, DType dtype) {
   if (!t.defined()) return;
   TS_CHECK(t.shape() == shape && t.dtype() == dtype && t.is_contiguous(),

@@ -35,6 +35,10 @@ Tensor dense(const Tensor& t, DType dtype);
 /// ts::Error unless `out` is contiguous (the kernels write dense outputs).
 void check_contiguous_output(const char* op, const Tensor& out);
 
+/// ts::Error unless x is a floating-point (rows, normalized_size) matrix: the input of the
+/// row-normalization entry points (layer_norm, rms_norm).
+void check_float_row_matrix(const char* op, const Tensor& x);
+
 /// An optional output (undefined passes) must be contiguous with `shape` and `dtype`.
 void check_optional_output(const char* op, const char* what, const Tensor& t, const Shape& shape, DType dtype);
 
