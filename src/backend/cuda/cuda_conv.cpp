@@ -234,16 +234,6 @@ void im2col_backward(const Launch& l, const kernels::ConvGeometry& g, const Tens
                   "conv2d_backward (weight gradient)");
 }
 
-// One cuDNN pass, or false (nothing written) when the build has no cuDNN or cuDNN declines.
-bool try_cudnn(cuda_detail::ConvPass pass, const Tensor& x, const Tensor& w, const Tensor& y, const Conv2dParams& p) {
-#if defined(TESSERA_HAVE_CUDNN)
-  return cuda_detail::cudnn_enabled() && cuda_detail::cudnn_conv2d(pass, x, w, y, p);
-#else
-  (void)pass, (void)x, (void)w, (void)y, (void)p;
-  return false;
-#endif
-}
-
 void zero(const Tensor& t, cudaStream_t stream) {
   if (t.defined() && t.numel() > 0)
     TS_CUDA_CHECK(cudaMemsetAsync(t.raw_data(), 0, t.nbytes(), stream), "conv2d_backward (zero fill)");
@@ -265,7 +255,7 @@ void CudaBackend::conv2d(const Tensor& x_in, const Tensor& w_in, const Tensor& b
   const Tensor x = dense(x_in), w = dense(w_in), b = dense(b_in);
   const Launch l{dev, cuda_detail::current_stream(dev), cuda_detail::scalar_type(x.dtype())};
   const kernels::ConvGeometry g = geometry(x, w, out, p);
-  if (!try_cudnn(cuda_detail::ConvPass::Forward, x, w, out, p)) im2col_forward(l, g, x, w, out);
+  if (!cuda_detail::cudnn_conv2d(cuda_detail::ConvPass::Forward, x, w, out, p)) im2col_forward(l, g, x, w, out);
   if (b.defined())
     TS_CUDA_CHECK(kernels::add_bias(out.raw_data(), b.raw_data(), g.n, g.o, g.ho * g.wo, l.st, l.stream),
                   "conv2d (bias)");
@@ -283,8 +273,8 @@ void CudaBackend::conv2d_backward(const Tensor& gy_in, const Tensor& x_in, const
   };
   check_grad(grad_x, x_in, "grad_x");
   check_grad(grad_w, w_in, "grad_w");
-  TS_CHECK(!grad_bias.defined() || (grad_bias.numel() == w_in.shape()[0] && grad_bias.dtype() == w_in.dtype() &&
-                                    grad_bias.is_contiguous()),
+  TS_CHECK(!grad_bias.defined() ||
+               (grad_bias.numel() == w_in.shape()[0] && grad_bias.dtype() == w_in.dtype() && grad_bias.is_contiguous()),
            "{}: grad_bias must be contiguous {} with {} elements", op, dtype_name(w_in.dtype()), w_in.shape()[0]);
   const Launch l{dev, cuda_detail::current_stream(dev), cuda_detail::scalar_type(x_in.dtype())};
   if (gy_in.numel() == 0) {  // nothing flows back: empty batch or empty output
@@ -298,8 +288,10 @@ void CudaBackend::conv2d_backward(const Tensor& gy_in, const Tensor& x_in, const
   if (grad_bias.defined())
     TS_CUDA_CHECK(kernels::bias_grad(gy.raw_data(), grad_bias.raw_data(), g.n, g.o, g.ho * g.wo, l.st, l.stream),
                   "conv2d_backward (bias gradient)");
-  const bool gx_done = !grad_x.defined() || try_cudnn(cuda_detail::ConvPass::BackwardData, grad_x, w, gy, p);
-  const bool gw_done = !grad_w.defined() || try_cudnn(cuda_detail::ConvPass::BackwardFilter, x, grad_w, gy, p);
+  const bool gx_done =
+      !grad_x.defined() || cuda_detail::cudnn_conv2d(cuda_detail::ConvPass::BackwardData, grad_x, w, gy, p);
+  const bool gw_done =
+      !grad_w.defined() || cuda_detail::cudnn_conv2d(cuda_detail::ConvPass::BackwardFilter, x, grad_w, gy, p);
   if (!gx_done || !gw_done) im2col_backward(l, g, gy, x, w, gx_done ? Tensor() : grad_x, gw_done ? Tensor() : grad_w);
 }
 

@@ -26,10 +26,10 @@ enum class PoolPass : uint8_t {
   Backward,  ///< writes x (the input gradient) from y (the output gradient)
 };
 
-#if defined(TESSERA_HAVE_CUDNN)
-
-/// False when the environment sets TESSERA_CUDNN=0: conv2d, batch norm and average pooling then
-/// run our kernels (tests use it to check both paths). Read on every call, so a test can flip it.
+/// False without cuDNN in the build, or when the environment sets TESSERA_CUDNN=0: every entry
+/// point below then declines, and conv2d, batch norm and average pooling run our kernels (tests
+/// use it to check both paths). Read on every call, so a test can flip it. Without cuDNN the
+/// entry points exist too (cuda_cudnn_support.cpp), so callers need no build switch.
 bool cudnn_enabled();
 
 /// Runs one pass of conv2d on cuDNN on the current stream of the tensors' device (the caller
@@ -62,12 +62,11 @@ bool cudnn_batch_norm_backward(const Tensor& grad_y, const Tensor& x, const Tens
                                const Tensor& grad_bias);
 
 /// One pass of average pooling on cuDNN; x (N, C, H, W) and y (N, C, Ho, Wo) dense, of one float
-/// dtype other than bfloat16 (see legacy_op_data_type). Returns false, having written nothing, unless cuDNN's windows are exactly ours: dilation
-/// 1 and the floor formula's output size (a ceil_mode window reaching past the padding has a
+/// dtype other than bfloat16 (see legacy_op_data_type). Returns false, having written nothing,
+/// unless cuDNN's windows are exactly ours: dilation 1 and the floor formula's output size (a ceil_mode window reaching past the padding has a
 /// divisor cuDNN does not use), so every divisor is kernel_h * kernel_w (count_include_pad) or
 /// the window's count of input elements. Max pooling stays on our kernels: it must return the
 /// argmax indices, which cuDNN does not (PyTorch keeps its own kernels for the same reason).
 bool cudnn_avg_pool2d(PoolPass pass, const Tensor& x, const Tensor& y, const Pool2dParams& p);
-#endif
 
 }  // namespace ts::cuda_detail

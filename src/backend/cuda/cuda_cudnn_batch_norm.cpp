@@ -55,6 +55,7 @@ Tensor channel_operand(const Tensor& t, DType dtype, int64_t channels, const Dev
 bool cudnn_batch_norm_training(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
                                const Tensor& running_var, double momentum, double eps, const Tensor& y,
                                const Tensor& save_mean, const Tensor& save_invstd) {
+  if (!cudnn_enabled()) return false;
   const std::optional<cudnnDataType_t> dt = legacy_op_data_type(x.dtype());
   // !(eps >= min) also declines a NaN eps.
   if (!dt || !(eps >= CUDNN_BN_MIN_EPSILON) || !y.is_contiguous()) return false;
@@ -88,6 +89,7 @@ bool cudnn_batch_norm_training(const Tensor& x, const Tensor& weight, const Tens
 bool cudnn_batch_norm_backward(const Tensor& grad_y, const Tensor& x, const Tensor& weight, const Tensor& save_mean,
                                const Tensor& save_invstd, const Tensor& grad_x, const Tensor& grad_weight,
                                const Tensor& grad_bias) {
+  if (!cudnn_enabled()) return false;
   const std::optional<cudnnDataType_t> dt = legacy_op_data_type(x.dtype());
   if (!dt || !grad_x.defined() || !grad_x.is_contiguous() || !grad_y.is_contiguous() ||
       grad_y.dtype() != x.dtype() || grad_y.shape() != x.shape())

@@ -146,6 +146,7 @@ std::shared_ptr<const Plan> build_plan(cudnnHandle_t handle, ConvPass pass, cons
 }  // namespace
 
 bool cudnn_conv2d(ConvPass pass, const Tensor& x, const Tensor& w, const Tensor& y, const Conv2dParams& p) {
+  if (!cudnn_enabled()) return false;
   const std::optional<cudnnDataType_t> dt = data_type(x.dtype());
   if (!dt || !fits_cudnn(x) || !fits_cudnn(w) || !fits_cudnn(y)) return false;
   if (!aligned_for_cudnn(x) || !aligned_for_cudnn(w) || !aligned_for_cudnn(y)) return false;

@@ -25,6 +25,7 @@ bool set_4d(const TensorDescriptor& d, const Tensor& t, cudnnDataType_t dt) {
 }  // namespace
 
 bool cudnn_avg_pool2d(PoolPass pass, const Tensor& x, const Tensor& y, const Pool2dParams& p) {
+  if (!cudnn_enabled()) return false;
   const std::optional<cudnnDataType_t> dt = legacy_op_data_type(x.dtype());
   if (!dt || y.dtype() != x.dtype() || x.dim() != 4 || y.dim() != 4 || x.numel() == 0 || !x.is_contiguous() ||
       !y.is_contiguous() || !fits_cudnn(x) || !fits_cudnn(y) || !aligned_for_cudnn(x) || !aligned_for_cudnn(y))

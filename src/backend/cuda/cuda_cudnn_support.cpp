@@ -1,4 +1,6 @@
-// The shared cuDNN pieces (cuda_cudnn_support.h) and the TESSERA_CUDNN switch (cuda_cudnn.h).
+// The shared cuDNN pieces (cuda_cudnn_support.h) and the TESSERA_CUDNN switch (cuda_cudnn.h);
+// in a build without cuDNN, entry points that always decline.
+#include "backend/cuda/cuda_cudnn.h"
 #include "backend/cuda/cuda_cudnn_support.h"
 
 #if defined(TESSERA_HAVE_CUDNN)
@@ -9,7 +11,6 @@
 #include <vector>
 
 #include "backend/cuda/cuda_context.h"
-#include "backend/cuda/cuda_cudnn.h"
 #include "tessera/error.h"
 
 namespace ts::cuda_detail {
@@ -81,6 +82,23 @@ bool cudnn_enabled() {
   const char* v = std::getenv("TESSERA_CUDNN");
   return v == nullptr || std::string_view(v) != "0";
 }
+
+}  // namespace ts::cuda_detail
+#else  // no cuDNN in this build: every entry point declines
+
+namespace ts::cuda_detail {
+
+bool cudnn_enabled() { return false; }
+bool cudnn_conv2d(ConvPass, const Tensor&, const Tensor&, const Tensor&, const Conv2dParams&) { return false; }
+bool cudnn_batch_norm_training(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, double, double,
+                               const Tensor&, const Tensor&, const Tensor&) {
+  return false;
+}
+bool cudnn_batch_norm_backward(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&,
+                               const Tensor&, const Tensor&) {
+  return false;
+}
+bool cudnn_avg_pool2d(PoolPass, const Tensor&, const Tensor&, const Pool2dParams&) { return false; }
 
 }  // namespace ts::cuda_detail
 #endif

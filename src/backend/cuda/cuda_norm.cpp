@@ -45,34 +45,6 @@ kernels::BatchNormShape bn_shape(const char* op, const Tensor& x) {
   return s;
 }
 
-// cuDNN's training forward, or false (nothing written) when the build has no cuDNN or it declines.
-bool try_cudnn_batch_norm(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& running_mean,
-                          const Tensor& running_var, double momentum, double eps, const Tensor& y,
-                          const Tensor& save_mean, const Tensor& save_invstd) {
-#if defined(TESSERA_HAVE_CUDNN)
-  return cuda_detail::cudnn_enabled() && cuda_detail::cudnn_batch_norm_training(x, w, b, running_mean, running_var,
-                                                                                momentum, eps, y, save_mean,
-                                                                                save_invstd);
-#else
-  (void)x, (void)w, (void)b, (void)running_mean, (void)running_var, (void)momentum, (void)eps, (void)y,
-      (void)save_mean, (void)save_invstd;
-  return false;
-#endif
-}
-
-// cuDNN's training backward, or false as above.
-bool try_cudnn_batch_norm_backward(const Tensor& gy, const Tensor& x, const Tensor& w, const Tensor& save_mean,
-                                   const Tensor& save_invstd, const Tensor& grad_x, const Tensor& grad_weight,
-                                   const Tensor& grad_bias) {
-#if defined(TESSERA_HAVE_CUDNN)
-  return cuda_detail::cudnn_enabled() &&
-         cuda_detail::cudnn_batch_norm_backward(gy, x, w, save_mean, save_invstd, grad_x, grad_weight, grad_bias);
-#else
-  (void)gy, (void)x, (void)w, (void)save_mean, (void)save_invstd, (void)grad_x, (void)grad_weight, (void)grad_bias;
-  return false;
-#endif
-}
-
 kernels::ChannelParam channel_param(const char* op, const char* what, const Tensor& t, int64_t channels) {
   kernels::ChannelParam p;
   if (!t.defined()) return p;
@@ -167,7 +139,8 @@ void CudaBackend::batch_norm(const Tensor& x_in, const Tensor& weight, const Ten
   // Eval mode stays on our kernels: cuDNN's inference pass does not produce save_mean /
   // save_invstd, which the backward reads, and without batch statistics our forward is one
   // elementwise pass anyway.
-  if (training && try_cudnn_batch_norm(x, w, b, running_mean, running_var, momentum, eps, y, save_mean, save_invstd))
+  if (training && cuda_detail::cudnn_batch_norm_training(x, w, b, running_mean, running_var, momentum, eps, y,
+                                                         save_mean, save_invstd))
     return;
   const Tensor scratch = double_scratch(kernels::batch_norm_scratch(shape), dev);
   TS_CUDA_CHECK(
@@ -178,8 +151,8 @@ void CudaBackend::batch_norm(const Tensor& x_in, const Tensor& weight, const Ten
 }
 
 void CudaBackend::batch_norm_backward(const Tensor& grad_y, const Tensor& x_in, const Tensor& weight,
-                                     const Tensor& save_mean, const Tensor& save_invstd, bool training,
-                                     const Tensor& grad_x, const Tensor& grad_weight, const Tensor& grad_bias) {
+                                      const Tensor& save_mean, const Tensor& save_invstd, bool training,
+                                      const Tensor& grad_x, const Tensor& grad_weight, const Tensor& grad_bias) {
   constexpr const char* op = "batch_norm_backward";
   const int dev = cuda_detail::common_device(
       op, {&grad_y, &x_in, &weight, &save_mean, &save_invstd, &grad_x, &grad_weight, &grad_bias});
@@ -198,7 +171,7 @@ void CudaBackend::batch_norm_backward(const Tensor& grad_y, const Tensor& x_in, 
   const Tensor gy = dense(grad_y, dt), x = dense(x_in, dt), w = dense(weight, dt);
   const Tensor m = dense(save_mean, stats_dtype(dt)), is = dense(save_invstd, stats_dtype(dt));
   // Eval mode's gradient (running statistics, no batch terms) is not one cuDNN computes.
-  if (training && try_cudnn_batch_norm_backward(gy, x, w, m, is, grad_x, grad_weight, grad_bias)) return;
+  if (training && cuda_detail::cudnn_batch_norm_backward(gy, x, w, m, is, grad_x, grad_weight, grad_bias)) return;
   const Tensor scratch = double_scratch(kernels::batch_norm_scratch(shape), dev);
   TS_CUDA_CHECK(kernels::batch_norm_backward(
                     gy.raw_data(), x.raw_data(), data_or_null(w), m.raw_data(), is.raw_data(), training, shape,

@@ -55,17 +55,6 @@ kernels::PoolWindow window(const Pool2dParams& p) {
   return w;
 }
 
-// One cuDNN average-pooling pass, or false (nothing written) when the build has no cuDNN or
-// cuDNN's windows differ from ours.
-bool try_cudnn_avg_pool(cuda_detail::PoolPass pass, const Tensor& x, const Tensor& y, const Pool2dParams& p) {
-#if defined(TESSERA_HAVE_CUDNN)
-  return cuda_detail::cudnn_enabled() && cuda_detail::cudnn_avg_pool2d(pass, x, y, p);
-#else
-  (void)pass, (void)x, (void)y, (void)p;
-  return false;
-#endif
-}
-
 }  // namespace
 
 void CudaBackend::max_pool2d(const Tensor& x_in, const Pool2dParams& p, const Tensor& out, const Tensor& indices) {
@@ -112,7 +101,7 @@ void CudaBackend::avg_pool2d(const Tensor& x_in, const Pool2dParams& p, const Te
   check_contiguous_output(op, out);
   const Tensor x = dense(x_in);
   const kernels::PoolGeometry g = geometry(op, x, out);
-  if (try_cudnn_avg_pool(cuda_detail::PoolPass::Forward, x, out, p)) return;
+  if (cuda_detail::cudnn_avg_pool2d(cuda_detail::PoolPass::Forward, x, out, p)) return;
   TS_CUDA_CHECK(kernels::avg_pool2d_forward(x.raw_data(), out.raw_data(), g, window(p),
                                             cuda_detail::scalar_type(x.dtype()), cuda_detail::current_stream(dev)),
                 op);
@@ -126,7 +115,7 @@ void CudaBackend::avg_pool2d_backward(const Tensor& gy_in, const Pool2dParams& p
   check_contiguous_output(op, grad_in);
   const Tensor gy = dense(gy_in);
   const kernels::PoolGeometry g = geometry(op, grad_in, gy);
-  if (try_cudnn_avg_pool(cuda_detail::PoolPass::Backward, grad_in, gy, p)) return;
+  if (cuda_detail::cudnn_avg_pool2d(cuda_detail::PoolPass::Backward, grad_in, gy, p)) return;
   TS_CUDA_CHECK(kernels::avg_pool2d_backward(gy.raw_data(), grad_in.raw_data(), g, window(p),
                                              cuda_detail::scalar_type(gy.dtype()), cuda_detail::current_stream(dev)),
                 op);
